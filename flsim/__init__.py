@@ -7,6 +7,7 @@ from .config import Config, ConfigError
 from .data import DatasetNotFoundError
 from .experiment import run, simulate
 from .results import Results
+from .sweep import sweep
 
-__all__ = ["Config", "ConfigError", "DatasetNotFoundError", "Results", "run", "simulate"]
+__all__ = ["Config", "ConfigError", "DatasetNotFoundError", "Results", "run", "simulate", "sweep"]
 __version__ = "0.1.0"

@@ -39,9 +39,9 @@ class Config:
     local_epochs: int = 1
     batch_size: int = 64
     lr: float = 0.01
-    server_share: float = 1.0  # fraction of the server's round-robin deal used for pre-training
+    server_share: float = 0.2  # fraction of the server's round-robin deal it pre-trains on (paper: 1.0)
     samples_per_client: int | None = 300  # None: the whole deal (paper)
-    eval_samples: int | None = 2000  # test images for main accuracy; None: all
+    eval_samples: int | None = 1000  # test (and backdoor test) images evaluated; None: all
     partition: str = "iid"
     dirichlet_alpha: float = 0.5
     attack: str = "semantic"

@@ -1,0 +1,34 @@
+# Two commands do everything on a fresh Debian machine (see README.md):
+#   make book   install, execute every chapter, build the HTML book into _build/html
+#   make test   install, run the test suite
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: install data book test bench clean
+
+install: $(STAMP) data
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3
+	touch $(STAMP)
+
+# The offline Fashion-MNIST: Debian's package (flsim also finds it in $$FLSIM_DATA or downloads it).
+data:
+	@test -f $(FMNIST) || { apt-get update -q && apt-get install -y -q dataset-fashion-mnist; }
+
+book: install
+	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going
+
+test: install
+	$(PY) -m pytest
+
+bench: install
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf _build $(VENV)

@@ -1,0 +1,31 @@
+import math
+
+import pytest
+import torch
+
+from flsim.models import PaperCNN
+
+
+@pytest.mark.parametrize("shape, flat", [((1, 28, 28), 32 * 14 * 14), ((3, 32, 32), 32 * 16 * 16)])
+def test_any_input_shape_and_layer_names(shape, flat):
+    model = PaperCNN(shape)
+    assert [n for n, _ in model.named_children()] == ["conv1", "conv2", "fc1", "fc2"]
+    assert model.fc1.in_features == flat
+    assert model(torch.rand(5, *shape)).shape == (5, 10)
+
+
+def test_keras_initialisation():
+    torch.manual_seed(0)
+    model = PaperCNN((3, 32, 32))
+    expected = {
+        "conv1": math.sqrt(6 / (3 * 9)),                  # He-uniform: fan_in = in_channels * 3 * 3
+        "conv2": math.sqrt(6 / (32 * 9)),
+        "fc1": math.sqrt(6 / (32 * 16 * 16)),
+        "fc2": math.sqrt(6 / (128 + 10)),                 # Glorot-uniform: fan_in + fan_out
+    }
+    for name, limit in expected.items():
+        layer = getattr(model, name)
+        w = layer.weight.detach()
+        assert w.abs().max() <= limit
+        assert w.std().item() == pytest.approx(limit / math.sqrt(3), rel=0.15)  # std of U(-l, l)
+        assert layer.bias.eq(0).all()
