@@ -1,10 +1,218 @@
-"""Aggregation rules: from the chosen clients' weights to the new global weights."""
+"""Aggregation rules: from the chosen clients' weights to the new global weights (chapters 2 and 7).
+
+Every rule takes the round's client weights (K x P) and the global weights
+they started from (P) and returns an :class:`Aggregation`: the new global
+weights and ``accepted``, the clients whose update the rule let into the
+aggregate. A defence *flags* a client-round when it does not accept it; the
+book's TPR and FPR of a defence count these flags. ``accepted`` is None for
+rules that make no decision about clients: the coordinate-wise rules (median,
+trimmed mean, RLR) and norm clipping, which bounds every update alike.
+
+:data:`AGGREGATORS` maps ``Config.aggregator`` to the rule; :class:`Server`
+applies it round after round and keeps what a rule remembers between rounds.
+"""
 
 from __future__ import annotations
 
+from typing import Callable, NamedTuple
+
 import torch
+
+from .detectors import cosine_matrix, median, outliers, output_bias_max, pairwise_sq_distances
+
+
+class Aggregation(NamedTuple):
+    weights: torch.Tensor  # the new global weights, P
+    accepted: torch.Tensor | None  # K bools, or None: the rule decides nothing per client
 
 
 def fedavg(weights: torch.Tensor) -> torch.Tensor:
     """The paper's FedAvg: the plain, unweighted mean of the clients' weights (clients x parameters)."""
     return weights.mean(0)
+
+
+def _everyone(weights: torch.Tensor) -> torch.Tensor:
+    return torch.ones(len(weights), dtype=torch.bool)
+
+
+def coordinate_median(weights: torch.Tensor, global_weights: torch.Tensor) -> Aggregation:
+    """Coordinate-wise median (Yin et al., ICML 2018); the mean of the middle two for an even K."""
+    return Aggregation(median(weights), None)
+
+
+def trimmed_mean(weights: torch.Tensor, global_weights: torch.Tensor, fraction: float) -> Aggregation:
+    """Coordinate-wise trimmed mean (Yin et al., ICML 2018): per coordinate, drop the
+    floor(fraction * K) largest and as many smallest values, average the rest."""
+    cut = int(fraction * len(weights))
+    kept = weights.sort(0).values[cut:len(weights) - cut]
+    return Aggregation(kept.mean(0), None)
+
+
+def krum(weights: torch.Tensor, global_weights: torch.Tensor, f: int, keep: int = 1) -> Aggregation:
+    """Krum (Blanchard et al., NeurIPS 2017): each client's score is the summed squared distance to
+    its K - f - 2 nearest others; the lowest-scoring client's weights become the global model.
+    With ``keep`` = m > 1, Multi-Krum: the mean of the m lowest-scoring clients."""
+    if len(weights) < 2 * f + 3:
+        raise ValueError(f"krum needs K >= 2f + 3 clients (Blanchard et al.); got K={len(weights)}, f={f}")
+    distances = pairwise_sq_distances(weights - global_weights)
+    neighbours = len(weights) - f - 2
+    scores = distances.sort(1).values[:, 1:neighbours + 1].sum(1)  # column 0: the distance to itself
+    chosen = torch.zeros(len(weights), dtype=torch.bool)
+    chosen[scores.argsort(stable=True)[:keep]] = True
+    return Aggregation(weights[chosen].mean(0), chosen)
+
+
+def _clipped_updates(updates: torch.Tensor, bound: float) -> torch.Tensor:
+    norms = updates.norm(dim=1, keepdim=True)
+    bound = max(bound, torch.finfo(updates.dtype).tiny)
+    return updates * (bound / norms.clamp_min(bound))  # scale down only the updates longer than the bound
+
+
+def _noise(like: torch.Tensor, std: float, generator: torch.Generator | None) -> torch.Tensor:
+    if std == 0:
+        return torch.zeros_like(like)
+    return torch.randn(like.shape, generator=generator, dtype=like.dtype).to(like.device) * std
+
+
+def norm_clip(weights: torch.Tensor, global_weights: torch.Tensor, bound: float | None = None,
+              sigma: float = 0.0, generator: torch.Generator | None = None) -> Aggregation:
+    """Norm clipping with optional weak differential privacy (Sun et al., 2019, "Can you really backdoor
+    federated learning?"): each update is scaled to L2 norm at most ``bound`` (None: the round's median
+    update norm), the clipped updates are averaged, and Gaussian noise of std ``sigma * bound`` is
+    added to every coordinate."""
+    updates = weights - global_weights
+    bound = float(median(updates.norm(dim=1))) if bound is None else bound
+    new = global_weights + _clipped_updates(updates, bound).mean(0)
+    return Aggregation(new + _noise(new, sigma * bound, generator), None)
+
+
+def foolsgold_weights(history: torch.Tensor) -> torch.Tensor:
+    """FoolsGold's learning-rate weights (Fung et al., RAID 2020, Algorithm 1) from each client's summed
+    past updates (K x P), without the optional feature-importance weighting."""
+    similarity = cosine_matrix(history).fill_diagonal_(0)  # cs_ij, cs_ii = 0 as in the reference code
+    largest = similarity.amax(1)  # v_i
+    pardon = largest[:, None] / largest[None, :]  # clients less similar to the rest are pardoned:
+    similarity = torch.where(largest[:, None] < largest[None, :], similarity * pardon, similarity)
+    alpha = (1 - similarity.amax(1)).clamp(0, 1)
+    if alpha.max() == 0:
+        return alpha  # every history identical: nobody gets weight
+    alpha = alpha / alpha.max()
+    alpha = torch.where(alpha == 1, torch.full_like(alpha, 0.99), alpha)
+    alpha = torch.log(alpha / (1 - alpha)) + 0.5  # the logit spreads weights around 0.5
+    return torch.nan_to_num(alpha, posinf=1.0, neginf=0.0).clamp(0, 1)
+
+
+def foolsgold(weights: torch.Tensor, global_weights: torch.Tensor, history: torch.Tensor) -> Aggregation:
+    """FoolsGold: the updates averaged with weights :func:`foolsgold_weights` (normalised to sum to
+    one, so the server's step size is FedAvg's). ``history`` is each chosen client's summed updates
+    over every round so far, this one included. Accepted: weight at least 0.5, i.e. not pushed
+    to the low side of FoolsGold's logit."""
+    alpha = foolsgold_weights(history).to(weights.dtype)
+    if alpha.sum() == 0:
+        return Aggregation(global_weights.clone(), torch.zeros(len(weights), dtype=torch.bool))
+    new = global_weights + (alpha[:, None] * (weights - global_weights)).sum(0) / alpha.sum()
+    return Aggregation(new, alpha >= 0.5)
+
+
+def majority_cluster(distances: torch.Tensor) -> torch.Tensor:
+    """The clients FLAME admits, with a simple stand-in for its HDBSCAN step.
+
+    Single-linkage clustering on ``distances`` (K x K): merge the closest groups
+    one at a time. Once some group holds a majority (K // 2 + 1, FLAME's minimum
+    cluster size), cut where the next merge distance jumps most; the majority
+    group at that cut is admitted. If only the last merge makes a majority (two
+    halves), everyone is admitted.
+    """
+    k = len(distances)
+    if k < 3:
+        return torch.ones(k, dtype=torch.bool)
+    group = list(range(k))  # each client's group label
+    pairs = sorted((float(distances[i, j]), i, j) for i in range(k) for j in range(i + 1, k))
+    heights, largest = [], []  # per merge: its distance, and the largest group after it
+    for distance, i, j in pairs:
+        a, b = group[i], group[j]
+        if a == b:
+            continue
+        group = [a if g == b else g for g in group]
+        heights.append(distance)
+        sizes = {g: group.count(g) for g in set(group)}
+        biggest = max(sizes, key=lambda g: (sizes[g], -g))
+        largest.append(torch.tensor([g == biggest for g in group]))
+    need = k // 2 + 1
+    first = next(m for m, members in enumerate(largest) if members.sum() >= need)
+    if first == k - 2:
+        return torch.ones(k, dtype=torch.bool)
+    gaps = [(heights[m + 1] - heights[m], m) for m in range(first, k - 2)]
+    _, cut = max(gaps, key=lambda g: (g[0], g[1]))  # on ties, the later cut: admit more
+    return largest[cut]
+
+
+def flame(weights: torch.Tensor, global_weights: torch.Tensor, sigma: float = 0.001,
+          generator: torch.Generator | None = None) -> Aggregation:
+    """FLAME (Nguyen et al., USENIX Security 2022): admit the majority cluster of updates by cosine
+    distance (:func:`majority_cluster`), clip the admitted updates to the median update norm S of all
+    clients, average them, and add Gaussian noise of std ``sigma * S`` (FLAME's lambda = 0.001 for
+    image classification). Distances are taken between updates, not whole models: every model starts
+    from the same global weights, so whole-model cosines are all near 1."""
+    updates = weights - global_weights
+    admitted = majority_cluster(1 - cosine_matrix(updates))
+    bound = float(median(updates.norm(dim=1)))
+    new = global_weights + _clipped_updates(updates[admitted], bound).mean(0)
+    return Aggregation(new + _noise(new, sigma * bound, generator), admitted)
+
+
+def rlr(weights: torch.Tensor, global_weights: torch.Tensor, threshold: int) -> Aggregation:
+    """Robust learning rate (Ozdayi et al., AAAI 2021): where fewer than ``threshold`` clients' update
+    signs agree (|sum of signs| < threshold) the server's learning rate for that coordinate is -1,
+    elsewhere +1; the new model is global + rate * mean update."""
+    updates = weights - global_weights
+    rate = torch.where(updates.sign().sum(0).abs() >= threshold, 1.0, -1.0).to(weights.dtype)
+    return Aggregation(global_weights + rate * updates.mean(0), None)
+
+
+def bias_filter(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice],
+                z: float = 3.0) -> Aggregation:
+    """The paper's finding as a defence: drop the clients whose output-bias statistic (max over classes
+    of |b_k - mean b|) is a robust-z outlier above ``z`` in this round, FedAvg the rest."""
+    accepted = ~outliers(output_bias_max(weights, global_weights, layers), z)
+    return Aggregation(weights[accepted].mean(0), accepted)
+
+
+class Server:
+    """Applies ``config.aggregator`` round after round.
+
+    Holds what a rule needs besides the round's weights: the config's
+    parameters, the layer slices, a seeded generator for noise and FoolsGold's
+    per-client history of summed updates.
+    """
+
+    def __init__(self, config, layers: dict[str, slice], generator: torch.Generator):
+        self.config, self.layers, self.generator = config, layers, generator
+        self.history: dict[int, torch.Tensor] = {}
+
+    def remember(self, chosen, updates: torch.Tensor) -> torch.Tensor:
+        """Add this round's updates to the chosen clients' histories; return those histories."""
+        for client, update in zip(map(int, chosen), updates):
+            self.history[client] = self.history.get(client, 0) + update
+        return torch.stack([self.history[int(c)] for c in chosen])
+
+    def aggregate(self, weights: torch.Tensor, global_weights: torch.Tensor, chosen) -> Aggregation:
+        return AGGREGATORS[self.config.aggregator](weights, global_weights, self, chosen)
+
+
+def _sigma(config, default: float) -> float:
+    return default if config.noise_sigma is None else config.noise_sigma
+
+
+AGGREGATORS: dict[str, Callable[[torch.Tensor, torch.Tensor, Server, object], Aggregation]] = {
+    "fedavg": lambda w, g, s, chosen: Aggregation(fedavg(w), _everyone(w)),
+    "median": lambda w, g, s, chosen: coordinate_median(w, g),
+    "trimmed_mean": lambda w, g, s, chosen: trimmed_mean(w, g, s.config.trim_fraction),
+    "krum": lambda w, g, s, chosen: krum(w, g, s.config.krum_f),
+    "multi_krum": lambda w, g, s, chosen: krum(w, g, s.config.krum_f, keep=len(w) - s.config.krum_f),
+    "norm_clip": lambda w, g, s, chosen: norm_clip(w, g, s.config.clip_norm, _sigma(s.config, 0.0), s.generator),
+    "foolsgold": lambda w, g, s, chosen: foolsgold(w, g, s.remember(chosen, w - g)),
+    "flame": lambda w, g, s, chosen: flame(w, g, _sigma(s.config, 0.001), s.generator),
+    "rlr": lambda w, g, s, chosen: rlr(w, g, s.config.rlr_threshold),
+    "bias_filter": lambda w, g, s, chosen: bias_filter(w, g, s.layers, s.config.filter_z),
+}

@@ -1,9 +1,14 @@
-"""Summaries of Results tables: how well each layer tells malicious from benign (chapters 3-6)."""
+"""Summaries of Results tables: how well each layer tells malicious from benign (chapters 3-6);
+and the output layer's gradient taken apart on real clients (chapter 1)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from . import theory
 
 # For these statistics a low value is the anomaly; scores are negated before ranking.
 LOW_IS_ANOMALOUS = {"cosine_to_mean"}
@@ -55,3 +60,125 @@ def layer_summary(updates: pd.DataFrame, statistic: str = "max_abs_deviation") -
 def auc_table(updates: pd.DataFrame, statistics=("max_abs_deviation", "l2_deviation", "cosine_to_mean")) -> pd.DataFrame:
     """ROC-AUC per layer (rows) and statistic (columns)."""
     return pd.DataFrame({s: layer_summary(updates, s).set_index("layer").auc for s in statistics})
+
+
+# Chapter 1: the output layer's gradient and the bias shift it predicts, checked on real clients.
+
+BIAS_TERMS = ("poisoned_labels", "clean_labels", "start_probability", "rise_via_bias", "rise_via_weights")
+
+
+def client_gradients(trainer, weights: torch.Tensor, datasets) -> torch.Tensor:
+    """The gradient of each client's mean loss on all its data at ``weights`` (clients x parameters).
+
+    The direction of one full-batch SGD step from the global model (chapter 1);
+    ``trainer`` is a :class:`flsim.train.FlatTrainer`, ``datasets`` a list of (x, y).
+    """
+    rows = []
+    for x, y in datasets:
+        trainer.weights.copy_(weights)
+        trainer.grads.zero_()
+        F.cross_entropy(trainer.model(x), y).backward()
+        rows.append(trainer.grads.clone())
+    return torch.stack(rows)
+
+
+def output_layer_zscores(gradients: torch.Tensor, malicious, layers: dict[str, slice], target_class: int,
+                         weight: str = "fc2.weight", bias: str = "fc2.bias") -> pd.DataFrame:
+    """Each output-layer entry of a malicious client's gradient, in benign standard deviations (chapter 1).
+
+    z = (g_malicious - mean of benign g) / sd of benign g, for the first
+    malicious row of ``gradients``. Entries that no benign client moves (sd 0:
+    input units dead on every benign client's data) have no z and are left out.
+    Columns: group (bias or weights; target class or the others), unit (the
+    weight's input unit, -1 for the bias), output_class, z.
+    """
+    malicious = torch.as_tensor(np.asarray(malicious, dtype=bool))
+    benign = gradients[~malicious]
+    mean, sd = benign.mean(0), benign.std(0)
+    z = (gradients[malicious][0] - mean) / sd
+    w, b = z[layers[weight]].view(len(z[layers[bias]]), -1), z[layers[bias]]
+    classes, units = w.shape
+    frame = pd.DataFrame({
+        "parameter": ["weights"] * (classes * units) + ["bias"] * classes,
+        "output_class": np.concatenate([np.repeat(np.arange(classes), units), np.arange(classes)]),
+        "unit": np.concatenate([np.tile(np.arange(units), classes), np.full(classes, -1)]),
+        "z": torch.cat([w.reshape(-1), b]).cpu().numpy(),
+    })
+    side = np.where(frame.output_class == target_class, "target class", "other classes")
+    frame.insert(0, "group", frame.parameter + ", " + side)
+    frame = frame[np.isfinite(frame.z)].drop(columns="parameter")
+    order = ["bias, target class", "bias, other classes", "weights, target class", "weights, other classes"]
+    return frame.sort_values("group", key=lambda g: g.map(order.index), kind="stable").reset_index(drop=True)
+
+
+@torch.no_grad()
+def _target_probability(trainer, weights: torch.Tensor, x: torch.Tensor, target_class: int) -> torch.Tensor:
+    trainer.weights.copy_(weights)
+    return torch.softmax(trainer.model(x), 1)[:, target_class]
+
+
+def output_bias_terms(trainer, start: torch.Tensor, x: torch.Tensor, y: torch.Tensor, poisoned: torch.Tensor,
+                      target_class: int, generator: torch.Generator, bias: str = "fc2.bias") -> dict[str, float]:
+    """One local epoch of SGD from ``start``, batch by batch, with the change of the target-class
+    output bias b_t split into where it comes from (chapter 1).
+
+    An SGD step on a batch B moves b_t by exactly lr / |B| * sum_i (y_i - p_i), where
+    y_i is 1 for a target label and p_i is the model's target probability before the
+    step. Summed over the epoch and split into terms:
+
+    - ``poisoned_labels``, ``clean_labels``: the y_i of the poisoned samples
+      (``poisoned`` marks rows of x) and of the other target-labelled samples;
+    - ``start_probability``: the p_i of the model at ``start``, as if it never moved;
+    - ``rise_via_bias``: how much the p_i rose through the output bias alone (the
+      other weights kept at ``start``); ``rise_via_weights``: the rest of the rise,
+      through every other weight.
+
+    ``bias_change`` = poisoned_labels + clean_labels - start_probability - rise_via_bias
+    - rise_via_weights, up to float rounding. The batches, and the weights reached,
+    are those of ``trainer.train(start, x, y, 1, generator)``.
+    """
+    part, t = trainer.layers[bias], target_class
+    terms = dict.fromkeys(BIAS_TERMS, 0.0)
+    weights = start
+    order = torch.randperm(len(x), generator=generator).to(x.device)  # FlatTrainer.train's batches
+    for batch in order.split(trainer.batch_size):
+        xb, yb, pb = x[batch], y[batch], poisoned[batch]
+        step = trainer.lr / len(batch)
+        bias_only = start.clone()
+        bias_only[part] = weights[part]
+        p_start, p_bias, p_now = (_target_probability(trainer, w, xb, t) for w in (start, bias_only, weights))
+        terms["poisoned_labels"] += step * ((yb == t) & pb).sum().item()
+        terms["clean_labels"] += step * ((yb == t) & ~pb).sum().item()
+        terms["start_probability"] += step * p_start.sum().item()
+        terms["rise_via_bias"] += step * (p_bias - p_start).sum().item()
+        terms["rise_via_weights"] += step * (p_now - p_bias).sum().item()
+        weights = trainer.train(weights, xb, yb, 1, torch.Generator().manual_seed(0))  # one step: the whole batch
+    terms["bias_change"] = float(weights[part][t] - start[part][t])
+    return terms
+
+
+def bias_shift(results, num_samples: int | None = None) -> pd.DataFrame:
+    """Per round, the attackers' measured target-class output-bias deviation against the
+    first-order prediction of :func:`flsim.theory.predicted_bias_shift` (chapter 1).
+
+    Columns: round, predicted, malicious (mean over the attackers of b_target - mean b),
+    benign_mean and benign_sd (over the benign clients), ratio (malicious / predicted).
+    ``num_samples``, a client's data size, is needed when the config's
+    ``samples_per_client`` is None.
+    """
+    c = results.config
+    n = num_samples or c.samples_per_client
+    if n is None:
+        raise ValueError("samples_per_client is None (a client's whole deal): pass num_samples")
+    predicted = theory.predicted_bias_shift(n, c.num_malicious, c.malicious_data_rate, c.lr, c.batch_size,
+                                            c.local_epochs, c.num_chosen)
+    target = results.output_bias[results.output_bias["class"] == c.target_class]
+    benign = target[~target.malicious].groupby("round").deviation
+    table = pd.DataFrame({
+        "predicted": predicted,
+        "malicious": target[target.malicious].groupby("round").deviation.mean(),
+        "benign_mean": benign.mean(),
+        "benign_sd": benign.std(),
+    }).rename_axis("round").reset_index()
+    table["ratio"] = table.malicious / table.predicted
+    return table

@@ -42,12 +42,31 @@ def poison_positions(num_samples: int, num_malicious: int, malicious_data_rate: 
     return torch.arange(0, num_samples, num_malicious * malicious_data_rate)
 
 
-def stamp_trigger(images: torch.Tensor) -> torch.Tensor:
-    """A copy of ``images`` (N x C x H x W, values in [0, 1]) with the trigger stamped on."""
+def trigger_mask(part: int = 0, parts: int = 1) -> torch.Tensor:
+    """Which pixels of the trigger part ``part`` of ``parts`` covers (DBA, chapter 7).
+
+    1 part: the whole 4 x 4 trigger; 2 parts: its top and bottom halves;
+    4 parts: its 2 x 2 quadrants, row by row.
+    """
+    if parts not in (1, 2, 4) or not 0 <= part < parts:
+        raise ValueError(f"part must be in 0..parts-1 with parts 1, 2 or 4; got part={part}, parts={parts}")
+    half = TRIGGER_SIZE // 2
+    mask = torch.zeros(TRIGGER_SIZE, TRIGGER_SIZE, dtype=torch.bool)
+    row, col = divmod(part, 2) if parts == 4 else (part, None)
+    rows = slice(None) if parts == 1 else slice(row * half, (row + 1) * half)
+    cols = slice(None) if col is None else slice(col * half, (col + 1) * half)
+    mask[rows, cols] = True
+    return mask
+
+
+def stamp_trigger(images: torch.Tensor, part: int = 0, parts: int = 1) -> torch.Tensor:
+    """A copy of ``images`` (N x C x H x W, values in [0, 1]) with the trigger, or one DBA part of it, stamped on."""
     stamped = images.clone()
     rows = torch.arange(TRIGGER_SIZE)
     pattern = ((rows[:, None] + rows[None, :]) % 2).to(images.dtype)
-    stamped[..., -1 - TRIGGER_SIZE:-1, -1 - TRIGGER_SIZE:-1] = pattern
+    mask = trigger_mask(part, parts)
+    region = stamped[..., -1 - TRIGGER_SIZE:-1, -1 - TRIGGER_SIZE:-1]  # a view: writing it writes stamped
+    region[..., mask] = pattern[mask]
     return stamped
 
 
@@ -61,13 +80,15 @@ class Backdoor:
     images: torch.Tensor | None  # semantic: the images that replace poisoned samples
     eval_x: torch.Tensor
     eval_y: torch.Tensor
+    trigger_parts: int = 1  # DBA: attacker i stamps part i mod trigger_parts; evaluation uses the whole trigger
 
     def poison(self, x: torch.Tensor, y: torch.Tensor, num_malicious: int,
-               malicious_data_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
+               malicious_data_rate: int, attacker: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """A malicious client's data: same size, poisoned at the paper's positions.
 
         Semantic: positions receive the backdoor images in order, cycling.
-        Trigger: the client's own images at those positions get the trigger.
+        Trigger: the client's own images at those positions get the trigger
+        (with DBA, the part of it that belongs to ``attacker``).
         Both are relabelled to the target class.
         """
         positions = poison_positions(len(x), num_malicious, malicious_data_rate)
@@ -75,14 +96,18 @@ class Backdoor:
         if self.kind == "semantic":
             x[positions] = self.images[torch.arange(len(positions)) % len(self.images)]
         else:
-            x[positions] = stamp_trigger(x[positions])
+            x[positions] = stamp_trigger(x[positions], attacker % self.trigger_parts, self.trigger_parts)
         y[positions] = self.target_class
         return x, y
 
 
 def make_backdoor(attack: str, dataset, target_class: int, semantic_set: str | None = None,
-                  ) -> Backdoor | None:
-    """The backdoor for ``attack`` ("none", "semantic" or "trigger") on ``dataset``."""
+                  trigger_parts: int = 1) -> Backdoor | None:
+    """The backdoor for ``attack`` ("none", "semantic" or "trigger") on ``dataset``.
+
+    ``trigger_parts`` > 1 is the distributed backdoor attack (DBA, Xie et al., ICLR 2020):
+    each attacker trains on one part of the trigger, the evaluation uses all of it.
+    """
     if attack == "none":
         return None
     if attack == "semantic":
@@ -95,5 +120,6 @@ def make_backdoor(attack: str, dataset, target_class: int, semantic_set: str | N
         keep = dataset.test_y != target_class
         eval_x = stamp_trigger(dataset.test_x[keep])
         labels = torch.full((len(eval_x),), target_class)
-        return Backdoor("trigger", target_class, torch.tensor([], dtype=torch.int64), None, eval_x, labels)
+        return Backdoor("trigger", target_class, torch.tensor([], dtype=torch.int64), None, eval_x, labels,
+                        trigger_parts)
     raise ValueError(f"attack={attack!r} is not allowed; choose one of 'none', 'semantic', 'trigger'")

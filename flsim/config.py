@@ -17,6 +17,11 @@ DATASETS = ("fashion_mnist", "mnist", "cifar10")
 PARTITIONS = ("iid", "dirichlet")
 ATTACKS = ("none", "semantic", "trigger")
 DEVICES = ("cpu", "cuda", "auto")
+AGGREGATORS = ("fedavg", "median", "trimmed_mean", "krum", "multi_krum", "norm_clip", "foolsgold", "flame",
+               "rlr", "bias_filter")
+ATTACK_SCHEDULES = ("pool", "every_round", "single_shot")
+ADAPTIVE = ("none", "output_bias", "output_layer")
+TRIGGER_PARTS = (1, 2, 4)
 
 
 class ConfigError(ValueError):
@@ -51,6 +56,21 @@ class Config:
     malicious_data_rate: int = 10  # poison positions 0, m*r, 2*m*r, ...
     seed: int = 0
     device: str = "cpu"
+    # The server's aggregation rule and its parameters (chapter 7; see flsim.aggregators).
+    aggregator: str = "fedavg"
+    trim_fraction: float = 0.1  # trimmed_mean: share of values cut at each end, per coordinate
+    krum_f: int = 1  # krum, multi_krum: attackers tolerated; multi_krum averages num_chosen - krum_f clients
+    clip_norm: float | None = None  # norm_clip: L2 bound on each update; None: the round's median update norm
+    noise_sigma: float | None = None  # norm_clip, flame: noise std per coordinate / clip bound; None: 0, flame 0.001
+    rlr_threshold: int = 4  # rlr: coordinates with |sum of the clients' update signs| below this step backwards
+    filter_z: float = 3.0  # bias_filter: robust z-score of the output-bias statistic above which a client is dropped
+    # How the attackers behave (chapters 7-8); the defaults are the paper's attacker.
+    attack_schedule: str = "pool"  # pool: drawn like any client; every_round: always chosen; single_shot
+    attack_round: int = 1  # single_shot: the one round the attackers attack (and are sure to be chosen)
+    attack_scale: float = 1.0  # model replacement: submit global + attack_scale * update (1: no scaling)
+    attack_norm_bound: float | None = None  # project the submitted update onto this L2 ball around the global model
+    trigger_parts: int = 1  # trigger attack: DBA splits the trigger into 2 or 4 parts, one per attacker
+    adaptive: str = "none"  # output_bias / output_layer: submit that part of a clean-trained model (no bias anomaly)
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -136,10 +156,17 @@ def _check_values(c: Config) -> None:
     _one_of("partition", c.partition, PARTITIONS)
     _one_of("attack", c.attack, ATTACKS)
     _one_of("device", c.device, DEVICES)
+    _one_of("aggregator", c.aggregator, AGGREGATORS)
+    _one_of("attack_schedule", c.attack_schedule, ATTACK_SCHEDULES)
+    _one_of("adaptive", c.adaptive, ADAPTIVE)
+    _one_of("trigger_parts", c.trigger_parts, TRIGGER_PARTS)
     for name in ("num_clients", "num_rounds", "local_epochs", "batch_size",
-                 "malicious_data_rate", "clients_per_round", "samples_per_client", "eval_samples"):
+                 "malicious_data_rate", "clients_per_round", "samples_per_client", "eval_samples",
+                 "rlr_threshold", "attack_round"):
         _at_least(name, getattr(c, name), 1)
     _at_least("num_malicious", c.num_malicious, 0)
+    _at_least("krum_f", c.krum_f, 0)
+    _at_least("noise_sigma", c.noise_sigma, 0)
     if c.clients_per_round is not None and c.clients_per_round > c.num_clients:
         raise ConfigError(f"clients_per_round must be between 1 and num_clients={c.num_clients}, "
                           f"got {c.clients_per_round}")
@@ -154,6 +181,8 @@ def _check_values(c: Config) -> None:
         raise ConfigError(f"dirichlet_alpha must be > 0, got {c.dirichlet_alpha}")
     if not 0 <= c.target_class < 10:
         raise ConfigError(f"target_class must be between 0 and 9 (the dataset's classes), got {c.target_class}")
+    _check_defence(c)
+    _check_attacker(c)
     if c.attack == "semantic":
         from .attacks import SEMANTIC_SETS  # late import: attacks needs no config
 
@@ -163,6 +192,35 @@ def _check_values(c: Config) -> None:
                               f"{', '.join(k for k, v in SEMANTIC_SETS.items() if v)}; got dataset={c.dataset!r}")
         if c.semantic_set is not None:
             _one_of("semantic_set", c.semantic_set, tuple(sets))
+
+
+def _check_defence(c: Config) -> None:
+    if not 0 <= c.trim_fraction < 0.5:
+        raise ConfigError(f"trim_fraction must be in [0, 0.5), got {c.trim_fraction}")
+    for name in ("clip_norm", "filter_z"):
+        if getattr(c, name) is not None and not getattr(c, name) > 0:
+            raise ConfigError(f"{name} must be > 0, got {getattr(c, name)}")
+    if c.aggregator in ("krum", "multi_krum") and c.num_chosen < 2 * c.krum_f + 3:
+        raise ConfigError(f"aggregator={c.aggregator!r} needs num_chosen >= 2 * krum_f + 3 = {2 * c.krum_f + 3} "
+                          f"clients per round, got {c.num_chosen}; lower krum_f or choose more clients")
+    if c.aggregator == "rlr" and c.rlr_threshold > c.num_chosen:
+        raise ConfigError(f"rlr_threshold must be between 1 and the clients per round ({c.num_chosen}), "
+                          f"got {c.rlr_threshold}")
+
+
+def _check_attacker(c: Config) -> None:
+    if not c.attack_scale > 0:
+        raise ConfigError(f"attack_scale must be > 0, got {c.attack_scale}")
+    if c.attack_norm_bound is not None and not c.attack_norm_bound > 0:
+        raise ConfigError(f"attack_norm_bound must be > 0, got {c.attack_norm_bound}")
+    if c.attack_schedule == "single_shot" and c.attack_round > c.num_rounds:
+        raise ConfigError(f"attack_round must be between 1 and num_rounds={c.num_rounds}, got {c.attack_round}")
+    if c.attack_schedule != "pool" and c.attackers > c.num_chosen:
+        raise ConfigError(f"attack_schedule={c.attack_schedule!r} puts all num_malicious={c.num_malicious} "
+                          f"attackers in a round of clients_per_round={c.num_chosen} clients: too few")
+    if c.trigger_parts > 1 and c.attack != "trigger":
+        raise ConfigError(f"trigger_parts={c.trigger_parts} (DBA) splits the trigger: it needs attack='trigger', "
+                          f"got attack={c.attack!r}")
 
 
 def _parse(key: str, text: str, hint):

@@ -9,14 +9,14 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from . import data, partition
-from .aggregators import fedavg
+from . import data, detectors, partition
+from .aggregators import Server
 from .attacks import make_backdoor
 from .config import Config
 from .metrics import STATISTICS, output_bias_deviation, update_statistics
 from .models import PaperCNN
 from .results import Results, cache_path, load_cached
-from .train import FlatTrainer
+from .train import make_trainer
 
 
 def run(config: Config, cache: bool = True, progress: bool = False) -> Results:
@@ -42,7 +42,7 @@ def _seed(*parts: int) -> int:
 
 
 def _client_data(config: Config, dataset: data.Dataset, backdoor, device: torch.device):
-    """The server's data and each client's (x, y), the first ``attackers`` clients poisoned."""
+    """The server's data, each client's clean (x, y), and the poisoned (x, y) of the first ``attackers``."""
     pool = torch.arange(len(dataset.train_y))
     if backdoor is not None:
         pool = pool[~torch.isin(pool, backdoor.excluded)]
@@ -50,24 +50,73 @@ def _client_data(config: Config, dataset: data.Dataset, backdoor, device: torch.
     server, clients = partition.split(
         dataset.train_y[pool], config.num_clients, config.partition, config.dirichlet_alpha,
         config.server_share, config.samples_per_client, rng)
-    parties = []
+    parties, poisoned = [], []
     for client, positions in enumerate([server, *clients], start=-1):
         x, y = dataset.train_x[pool[positions]], dataset.train_y[pool[positions]]
         if 0 <= client < config.attackers:
-            x, y = backdoor.poison(x, y, config.attackers, config.malicious_data_rate)
+            px, py = backdoor.poison(x, y, config.attackers, config.malicious_data_rate, attacker=client)
+            poisoned.append((px.to(device), py.to(device)))
         parties.append((x.to(device), y.to(device)))
-    return parties[0], parties[1:]
+    return parties[0], parties[1:], poisoned
+
+
+def _attacks_in(config: Config, round_: int) -> bool:
+    """Whether the attackers attack in this round (else they train honestly, on clean data)."""
+    return config.attack_schedule != "single_shot" or round_ == config.attack_round
+
+
+def _choose(config: Config, round_: int, rng: np.random.Generator) -> np.ndarray:
+    """This round's clients: all, or clients_per_round drawn at random; attackers that attack on a
+    schedule ("every_round", "single_shot") are sure to be chosen when they attack."""
+    if config.clients_per_round is None:
+        return np.arange(config.num_clients)
+    if config.attack_schedule == "pool" or not _attacks_in(config, round_):
+        return np.sort(rng.choice(config.num_clients, config.clients_per_round, replace=False))
+    benign = rng.choice(np.arange(config.attackers, config.num_clients), config.clients_per_round - config.attackers,
+                        replace=False)
+    return np.sort(np.concatenate([np.arange(config.attackers), benign]))
+
+
+ADAPTIVE_LAYERS = {"none": (), "output_bias": ("fc2.bias",), "output_layer": ("fc2.weight", "fc2.bias")}
+
+
+def _attack_submissions(config: Config, weights: torch.Tensor, global_weights: torch.Tensor, chosen: np.ndarray,
+                        malicious: np.ndarray, layers: dict[str, slice], honest) -> torch.Tensor:
+    """What the attacking rows of ``weights`` submit, in this order (chapters 7-8):
+
+    1. model replacement: global + attack_scale * update;
+    2. adaptive: the layers of ADAPTIVE_LAYERS[config.adaptive] replaced by those of
+       ``honest(client)``, the model the attacker trains on its own clean data: its
+       estimate of a benign client's, assuming IID data (it costs a second local training);
+    3. the update projected onto the L2 ball of radius attack_norm_bound.
+
+    Rows and attackers with the default settings are left bit-for-bit as trained.
+    """
+    for row in np.flatnonzero(malicious):
+        if config.attack_scale != 1:
+            weights[row] = global_weights + config.attack_scale * (weights[row] - global_weights)
+        if ADAPTIVE_LAYERS[config.adaptive]:
+            clean = honest(chosen[row])
+            for name in ADAPTIVE_LAYERS[config.adaptive]:
+                weights[row, layers[name]] = clean[layers[name]]
+        if config.attack_norm_bound is not None:
+            norm = float((weights[row] - global_weights).norm())
+            if norm > config.attack_norm_bound:
+                weights[row] = global_weights + (weights[row] - global_weights) * (config.attack_norm_bound / norm)
+    return weights
 
 
 def simulate(config: Config, progress: bool = False) -> Results:
-    """Run the experiment: server pre-training, then ``num_rounds`` of FedAvg.
+    """Run the experiment: server pre-training, then ``num_rounds`` of federated learning
+    aggregated by ``config.aggregator`` (FedAvg by default), scored by every detector.
 
-    One seed drives the split, client choice, initialisation and batch order.
+    One seed drives the split, client choice, initialisation, batch order and noise.
     """
     device = _device(config.device)
     dataset = data.load(config.dataset, config.data_dir)
-    backdoor = make_backdoor(config.attack, dataset, config.target_class, config.semantic_set)
-    server_data, client_data = _client_data(config, dataset, backdoor, device)
+    backdoor = make_backdoor(config.attack, dataset, config.target_class, config.semantic_set, config.trigger_parts)
+    server_data, clean_data, poisoned_data = _client_data(config, dataset, backdoor, device)
+    client_data = list(clean_data)  # what each client trains on this round: attackers swap in their poisoned data
     test_x, test_y = (t[: config.eval_samples].to(device) for t in (dataset.test_x, dataset.test_y))
     if backdoor is not None:
         bd_x, bd_y = (t[: config.eval_samples].to(device) for t in (backdoor.eval_x, backdoor.eval_y))
@@ -75,12 +124,16 @@ def simulate(config: Config, progress: bool = False) -> Results:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_seed(config.seed, 2))
         model = PaperCNN(dataset.input_shape, dataset.num_classes).to(device)
-    trainer = FlatTrainer(model, config.lr, config.batch_size)
+    trainer = make_trainer(model, config.lr, config.batch_size)  # backend: $FLSIM_BACKEND, else auto
     layer_names = list(trainer.layers)
     choice_rng = np.random.default_rng(_seed(config.seed, 3))
+    server = Server(config, trainer.layers, torch.Generator().manual_seed(_seed(config.seed, 5)))
 
     def batch_order(round_: int, party: int) -> torch.Generator:  # party 0 is the server
         return torch.Generator().manual_seed(_seed(config.seed, 4, round_, party))
+
+    def train_clean(client: int, round_: int) -> torch.Tensor:  # what an attacker would submit if it were honest
+        return trainer.train(global_weights, *clean_data[client], config.local_epochs, batch_order(round_, client + 1))
 
     def evaluate(weights: torch.Tensor, round_: int, start: float) -> dict:
         main = trainer.evaluate(weights, test_x, test_y)
@@ -91,44 +144,66 @@ def simulate(config: Config, progress: bool = False) -> Results:
     start = time.perf_counter()
     global_weights = trainer.train(trainer.weights.clone(), *server_data, config.local_epochs, batch_order(0, 0))
     rounds = [evaluate(global_weights, 0, start)]
-    updates, biases = [], []
+    updates, biases, detection, defence = [], [], [], []
     for round_ in tqdm(range(1, config.num_rounds + 1), desc="rounds", disable=not progress):
         start = time.perf_counter()
-        if config.clients_per_round is None:
-            chosen = np.arange(config.num_clients)
-        else:
-            chosen = np.sort(choice_rng.choice(config.num_clients, config.clients_per_round, replace=False))
-        weights = torch.stack([
-            trainer.train(global_weights, *client_data[c], config.local_epochs, batch_order(round_, c + 1))
-            for c in chosen])
+        chosen = _choose(config, round_, choice_rng)
+        attacking = _attacks_in(config, round_)
+        malicious = (chosen < config.attackers) & attacking
+        client_data[:config.attackers] = poisoned_data if attacking else clean_data[:config.attackers]
+        weights = trainer.train_clients(global_weights, [client_data[c] for c in chosen], config.local_epochs,
+                                        [batch_order(round_, c + 1) for c in chosen])
+        weights = _attack_submissions(config, weights, global_weights, chosen, malicious, trainer.layers,
+                                      honest=lambda client: train_clean(client, round_))
         stats = update_statistics(weights, global_weights, trainer.layers)
         bias = output_bias_deviation(weights, trainer.layers["fc2.bias"])
-        global_weights = fedavg(weights)
+        scores = detectors.score_all(weights, global_weights, trainer.layers)
+        aggregation = server.aggregate(weights, global_weights, chosen)
+        global_weights = aggregation.weights
         rounds.append(evaluate(global_weights, round_, start))
-        updates.append(_update_rows(round_, chosen, config.attackers, layer_names, stats))
-        biases.append(_bias_rows(round_, chosen, config.attackers, bias))
-    return Results(config, pd.DataFrame(rounds), pd.concat(updates, ignore_index=True),
-                   pd.concat(biases, ignore_index=True))
+        updates.append(_update_rows(round_, chosen, malicious, layer_names, stats))
+        biases.append(_bias_rows(round_, chosen, malicious, bias))
+        detection.append(_detection_rows(round_, chosen, malicious, scores))
+        defence.append(_defence_rows(round_, chosen, malicious, aggregation.accepted))
+    return Results(config, pd.DataFrame(rounds), *(pd.concat(t, ignore_index=True)
+                                                   for t in (updates, biases, detection, defence)))
 
 
-def _update_rows(round_: int, chosen: np.ndarray, attackers: int, layers: list[str], stats: dict) -> pd.DataFrame:
+def _update_rows(round_: int, chosen: np.ndarray, malicious: np.ndarray, layers: list[str], stats: dict) -> pd.DataFrame:
     k, n = len(chosen), len(layers)
     return pd.DataFrame({
         "round": round_,
         "client": np.repeat(chosen, n),
-        "malicious": np.repeat(chosen < attackers, n),
+        "malicious": np.repeat(malicious, n),
         "layer": np.tile(layers, k),
         **{name: stats[name].cpu().numpy().reshape(-1) for name in STATISTICS},
     })
 
 
-def _bias_rows(round_: int, chosen: np.ndarray, attackers: int, bias: torch.Tensor) -> pd.DataFrame:
+def _bias_rows(round_: int, chosen: np.ndarray, malicious: np.ndarray, bias: torch.Tensor) -> pd.DataFrame:
     k, c = bias.shape
     return pd.DataFrame({
         "round": round_,
         "client": np.repeat(chosen, c),
-        "malicious": np.repeat(chosen < attackers, c),
+        "malicious": np.repeat(malicious, c),
         "class": np.tile(np.arange(c), k),
         "deviation": bias.cpu().numpy().reshape(-1),
     })
+
+
+def _detection_rows(round_: int, chosen: np.ndarray, malicious: np.ndarray, scores: dict) -> pd.DataFrame:
+    n = len(scores)
+    return pd.DataFrame({
+        "round": round_,
+        "client": np.tile(chosen, n),
+        "malicious": np.tile(malicious, n),
+        "detector": np.repeat(list(scores), len(chosen)),
+        "score": torch.cat(list(scores.values())).cpu().numpy(),
+    })
+
+
+def _defence_rows(round_: int, chosen: np.ndarray, malicious: np.ndarray, accepted: torch.Tensor | None) -> pd.DataFrame:
+    flags = [pd.NA] * len(chosen) if accepted is None else accepted.cpu().tolist()
+    return pd.DataFrame({"round": round_, "client": chosen, "malicious": malicious,
+                         "accepted": pd.array(flags, dtype="boolean")})
 

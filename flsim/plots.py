@@ -118,3 +118,76 @@ def sweep_lines(frame: pd.DataFrame, x: str, panels: dict[str, str], hue: str | 
             ax.get_legend().remove()
     fig.tight_layout()
     return fig
+
+
+def output_layer_zscores(frame: pd.DataFrame) -> plt.Figure:
+    """|z| of a malicious client's output-layer gradient entries by group, from
+    :func:`flsim.analysis.output_layer_zscores` (chapter 1). Log scale: one point per entry."""
+    frame = frame.assign(abs_z=frame.z.abs().clip(lower=1e-3))
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.4))
+    sns.stripplot(data=frame, x="group", y="abs_z", color=ROLE_COLORS["malicious"], size=3, alpha=0.5,
+                  jitter=0.3, ax=ax)
+    ax.set_yscale("log")
+    ax.set(xlabel="output-layer entries", ylabel="|z| of the malicious gradient\n(benign standard deviations)")
+    fig.tight_layout()
+    return fig
+
+
+def waterfall(steps: dict[str, float], total: str, ylabel: str, lines: dict[str, float] | None = None) -> plt.Figure:
+    """Signed contributions stacked one after the other, then their sum as the bar ``total`` (chapter 1).
+
+    ``lines``: labelled horizontal reference lines (e.g. a prediction).
+    """
+    names, values = list(steps) + [total], list(steps.values())
+    ends = np.cumsum(values)
+    starts = np.concatenate([[0.0], ends[:-1]])
+    bottoms, heights = list(np.minimum(starts, ends)) + [min(0.0, ends[-1])], list(np.abs(values)) + [abs(ends[-1])]
+    colors = [ROLE_COLORS["malicious"] if v >= 0 else ROLE_COLORS["benign"] for v in values] + ["0.35"]
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.4))
+    ax.bar(names, heights, bottom=bottoms, color=colors, width=0.6)
+    for style, (label, y) in zip(("--", ":", "-."), (lines or {}).items()):
+        ax.axhline(y, color="black", lw=1, ls=style, label=label)
+    ax.axhline(0.0, color="black", lw=0.6)
+    if lines:
+        ax.legend(loc="upper right")
+    ax.set(ylabel=ylabel)
+    fig.tight_layout()
+    return fig
+
+
+def bias_shift_rounds(table: pd.DataFrame) -> plt.Figure:
+    """The attackers' target-class output-bias deviation per round, the benign clients' mean +- sd,
+    and the first-order prediction, from :func:`flsim.analysis.bias_shift` (chapter 1)."""
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.4))
+    ax.fill_between(table["round"], table.benign_mean - table.benign_sd, table.benign_mean + table.benign_sd,
+                    color=ROLE_COLORS["benign"], alpha=0.25, lw=0, label="benign clients, mean ± sd")
+    ax.plot(table["round"], table.benign_mean, color=ROLE_COLORS["benign"], lw=1)
+    ax.plot(table["round"], table.malicious, color=ROLE_COLORS["malicious"], marker="o", label="malicious client")
+    ax.plot(table["round"], table.predicted, color="black", ls="--", lw=1, label="first-order prediction")
+    ax.axhline(0.0, color="black", lw=0.6)
+    ax.set(xlabel="round", ylabel="target-class output-bias\ndeviation b_t - mean b (logit units)")
+    ax.legend(loc="center right")
+    fig.tight_layout()
+    return fig
+
+
+def bias_shift_ratio(frame: pd.DataFrame, label: str = "setting", hue: str = "varied") -> plt.Figure:
+    """Measured / predicted bias shift against the predicted shift, one point per run, with the
+    benign sd / predicted as error bar and each point labelled by ``frame[label]`` (chapter 1).
+
+    ``frame`` has the columns of :func:`flsim.analysis.bias_shift` plus ``label`` and ``hue``.
+    """
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.6))
+    for (name, group), color in zip(frame.groupby(hue, sort=False), sns.color_palette()):
+        ax.errorbar(group.predicted, group.ratio, yerr=group.benign_sd / group.predicted, fmt="o", color=color,
+                    capsize=3, label=name)
+        for _, row in group.iterrows():
+            ax.annotate(str(row[label]), (row.predicted, row.ratio), textcoords="offset points", xytext=(6, 4),
+                        fontsize=8, color=color)
+    ax.axhline(1.0, color="black", lw=1, ls="--", label="first-order prediction")
+    ax.axhline(0.0, color="black", lw=0.6)
+    ax.set_xscale("log")
+    ax.set(xlabel="predicted shift (logit units, log scale)", ylabel="measured / predicted shift")
+    ax.legend(loc="best")
+    fig.tight_layout()
+    return fig

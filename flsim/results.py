@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +15,7 @@ import platformdirs
 
 from .config import Config
 
-TABLES = ("rounds", "updates", "output_bias")
+TABLES = ("rounds", "updates", "output_bias", "detection", "defence")
 
 
 @dataclass
@@ -26,12 +26,20 @@ class Results:
     (round 0 is the server's pre-trained model).
     ``updates``: round, client, malicious, layer, max_abs_deviation, l2_deviation, cosine_to_mean.
     ``output_bias``: round, client, malicious, class, deviation.
+    ``detection``: round, client, malicious, detector, score (one row per detector of
+    :data:`flsim.detectors.DETECTORS`; higher scores are more suspicious).
+    ``defence``: round, client, malicious, accepted (whether ``config.aggregator`` let the
+    client's update in; missing for rules that decide nothing per client).
+
+    ``malicious`` marks the clients that attack in that round.
     """
 
     config: Config
     rounds: pd.DataFrame
     updates: pd.DataFrame
     output_bias: pd.DataFrame
+    detection: pd.DataFrame = field(default_factory=pd.DataFrame)
+    defence: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write the tables and config to ``directory``; a reader never sees a partial copy."""

@@ -1,21 +1,33 @@
-"""Local training with plain SGD on one reusable model (chapter 2).
+"""Local training with plain SGD: one client at a time, or a round's clients together (chapter 2).
 
-The model's parameters and gradients are views into two flat buffers, so
-loading the global weights, an SGD step and reading a client's result are each
-one tensor operation, and no model is copied per client.
+:class:`FlatTrainer` trains one reusable model whose parameters and gradients
+are views into two flat buffers, so loading the global weights, an SGD step
+and reading a client's result are each one tensor operation, and no model is
+copied per client. :class:`BatchedTrainer` trains many clients at once with
+``torch.func`` (``vmap`` over stacked parameters), the fast path on a GPU.
+Both take each client's batches in the same order, so they agree up to float
+rounding; :func:`make_trainer` picks one.
 """
 
 from __future__ import annotations
 
+import os
+import time
+
 import torch
 from torch import nn
+from torch.func import functional_call, grad, vmap
 from torch.nn import functional as F
 
 EVAL_BATCH = 128  # small batches keep activations in cache: faster than large ones on CPU
+BACKENDS = ("auto", "sequential", "batched")
+CPU_CHUNK_BYTES = 1 << 30  # the batched backend's working memory on CPU
 
 
 class FlatTrainer:
-    """Trains and evaluates ``model`` from flat weight vectors."""
+    """Trains and evaluates ``model`` from flat weight vectors, one client at a time."""
+
+    backend = "sequential"
 
     def __init__(self, model: nn.Module, lr: float, batch_size: int):
         self.model = model
@@ -34,18 +46,31 @@ class FlatTrainer:
             offset += n
 
     def train(self, start: torch.Tensor, x: torch.Tensor, y: torch.Tensor, epochs: int,
-              generator: torch.Generator) -> torch.Tensor:
-        """Weights after ``epochs`` of minibatch SGD from ``start``; batch order from ``generator``."""
+              generator: torch.Generator, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Weights after ``epochs`` of minibatch SGD from ``start``; batch order from ``generator``.
+
+        The result is written to ``out`` if given (a row of a round's weights), else to a new tensor.
+        """
         self.weights.copy_(start)
         self.model.train()
         for _ in range(epochs):
             order = torch.randperm(len(x), generator=generator).to(x.device)
-            for batch in order.split(self.batch_size):
+            # One gather per epoch; the batches are then contiguous slices.
+            xs, ys = x[order], y[order]
+            for i in range(0, len(x), self.batch_size):
                 self.grads.zero_()
-                F.cross_entropy(self.model(x[batch]), y[batch]).backward()
+                F.cross_entropy(self.model(xs[i:i + self.batch_size]), ys[i:i + self.batch_size]).backward()
                 with torch.no_grad():
                     self.weights.add_(self.grads, alpha=-self.lr)
-        return self.weights.clone()
+        return self.weights.clone() if out is None else out.copy_(self.weights)
+
+    def train_clients(self, start: torch.Tensor, datasets: list[tuple[torch.Tensor, torch.Tensor]],
+                      epochs: int, generators: list[torch.Generator]) -> torch.Tensor:
+        """A round: each client's weights after local training from ``start`` (clients x parameters)."""
+        weights = start.new_empty(len(datasets), start.numel())
+        for row, (x, y), generator in zip(weights, datasets, generators):
+            self.train(start, x, y, epochs, generator, out=row)
+        return weights
 
     @torch.inference_mode()
     def evaluate(self, weights: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
@@ -59,3 +84,150 @@ class FlatTrainer:
             correct += (logits.argmax(1) == labels).sum().item()
             loss += F.cross_entropy(logits, labels, reduction="sum").item()
         return correct / len(x), loss / len(x)
+
+
+class BatchedTrainer(FlatTrainer):
+    """Trains a round's clients together: one vmapped SGD step advances every client of a chunk.
+
+    Client k's parameters are row k of a clients x parameters matrix. Step s
+    takes batch s of every client at once; clients with fewer or smaller
+    batches are padded, and a mask gives the padding zero weight, so each
+    client's step is its own minibatch mean, as in :class:`FlatTrainer`.
+    Chunks of clients are sized to the device's free memory.
+    """
+
+    backend = "batched"
+
+    def __init__(self, model: nn.Module, lr: float, batch_size: int):
+        super().__init__(model, lr, batch_size)
+        self.shapes = {name: p.shape for name, p in model.named_parameters()}
+        self._step = vmap(grad(self._loss))
+        self._bytes_per_client: int | None = None
+
+    def _loss(self, params: dict, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        losses = F.cross_entropy(functional_call(self.model, params, (x,)), y, reduction="none")
+        return (losses * mask).sum() / mask.sum().clamp(min=1)
+
+    def train_clients(self, start, datasets, epochs, generators):
+        weights = start.new_empty(len(datasets), start.numel())
+        size = self.chunk_size(datasets)
+        self.model.train()
+        for first in range(0, len(datasets), size):
+            chunk = slice(first, first + size)
+            self._train_chunk(weights[chunk], start, datasets[chunk], epochs, generators[chunk])
+        return weights
+
+    def _train_chunk(self, weights, start, datasets, epochs, generators) -> None:
+        weights.copy_(start.expand_as(weights))
+        params = {name: weights[:, part].view(len(weights), *self.shapes[name])
+                  for name, part in self.layers.items()}
+        x = torch.cat([x for x, _ in datasets])
+        y = torch.cat([y for _, y in datasets])
+        positions = self._positions(datasets, epochs, generators).to(x.device)  # steps x clients x batch
+        mask = (positions >= 0).to(x.dtype)
+        positions = positions.clamp(min=0)
+        with torch.no_grad():
+            for s in range(len(positions)):
+                grads = self._step(params, x[positions[s]], y[positions[s]], mask[s])
+                torch._foreach_add_(list(params.values()), list(grads.values()), alpha=-self.lr)
+
+    def _positions(self, datasets, epochs, generators) -> torch.Tensor:
+        """Each client's batches, as positions in the chunk's concatenated data; -1 pads.
+
+        The generator calls are those of :meth:`FlatTrainer.train`, so every
+        client sees the same batches in the same order.
+        """
+        rows, offset = [], 0
+        for (x, _), generator in zip(datasets, generators):
+            n = len(x)
+            batches = -(-n // self.batch_size)
+            client = torch.full((epochs, batches * self.batch_size), -1, dtype=torch.int64)
+            for epoch in range(epochs):
+                client[epoch, :n] = torch.randperm(n, generator=generator) + offset
+            rows.append(client.view(epochs * batches, self.batch_size))
+            offset += n
+        steps = max(len(r) for r in rows)
+        padded = torch.full((steps, len(rows), self.batch_size), -1, dtype=torch.int64)
+        for k, r in enumerate(rows):
+            padded[:len(r), k] = r
+        return padded
+
+    def chunk_size(self, datasets) -> int:
+        """How many clients train together: half the free GPU memory, or CPU_CHUNK_BYTES."""
+        x = datasets[0][0]
+        if self._bytes_per_client is None:
+            self._bytes_per_client = self._estimate_bytes_per_client(x)
+        if x.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(x.device)
+            budget = free // 2
+        else:
+            budget = CPU_CHUNK_BYTES
+        return max(1, min(len(datasets), budget // self._bytes_per_client))
+
+    def _estimate_bytes_per_client(self, x: torch.Tensor) -> int:
+        """Parameters, gradients and optimizer temporaries, plus a batch's activations.
+
+        The activations are counted from one sample's forward pass (every
+        module's output) and tripled: saved inputs, their gradients, and the
+        functional ReLUs and pooling between modules.
+        """
+        sizes = []
+        hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(o.numel()))
+                 for m in self.model.modules() if not list(m.children())]
+        try:
+            with torch.no_grad():
+                self.model(x[:1])
+        finally:
+            for h in hooks:
+                h.remove()
+        elements = 4 * self.weights.numel() + 3 * self.batch_size * sum(sizes)
+        return elements * self.weights.element_size()
+
+
+def make_trainer(model: nn.Module, lr: float, batch_size: int, backend: str | None = None) -> FlatTrainer:
+    """The trainer for ``backend``: "sequential", "batched" or "auto" (default: ``$FLSIM_BACKEND``, else "auto").
+
+    "auto" is sequential on CPU, where one client's batch already keeps the
+    cores busy; on CUDA it is the faster of the two, timed on the first round.
+    """
+    backend = backend or os.environ.get("FLSIM_BACKEND") or "auto"
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r} is not allowed; choose one of {', '.join(map(repr, BACKENDS))}")
+    device = next(model.parameters()).device
+    if backend == "sequential" or (backend == "auto" and device.type != "cuda"):
+        return FlatTrainer(model, lr, batch_size)
+    if backend == "batched":
+        return BatchedTrainer(model, lr, batch_size)
+    return AutoTrainer(model, lr, batch_size)
+
+
+class AutoTrainer(BatchedTrainer):
+    """On the first round, times a few steps of both backends and keeps the faster (CUDA)."""
+
+    def __init__(self, model: nn.Module, lr: float, batch_size: int):
+        super().__init__(model, lr, batch_size)
+        self.backend = None
+
+    def train_clients(self, start, datasets, epochs, generators):
+        if self.backend is None:
+            self.backend = self._faster_backend(start, datasets)
+        train = BatchedTrainer.train_clients if self.backend == "batched" else FlatTrainer.train_clients
+        return train(self, start, datasets, epochs, generators)
+
+    def _faster_backend(self, start, datasets, steps: int = 3) -> str:
+        """Seconds per client-step of each backend, on the first client's data, replicated."""
+        x, y = datasets[0]
+        if len(datasets) == 1 or len(x) == 0:
+            return "sequential"
+        clients = min(len(datasets), self.chunk_size(datasets))
+        probe = [(x[:self.batch_size], y[:self.batch_size])] * clients
+        timings = {}
+        for name, train, k in (("sequential", FlatTrainer.train_clients, 1),
+                               ("batched", BatchedTrainer.train_clients, clients)):
+            for attempt in ("warm-up", "timed"):
+                begin = time.perf_counter()
+                train(self, start, probe[:k], steps, [torch.Generator().manual_seed(0) for _ in range(k)])
+                if x.device.type == "cuda":
+                    torch.cuda.synchronize(x.device)
+            timings[name] = (time.perf_counter() - begin) / k
+        return min(timings, key=timings.get)

@@ -1,0 +1,190 @@
+"""Detectors: a suspicion score for every client, every round, and how well each catches attackers (chapter 7).
+
+A detector is a pure function of one round: the chosen clients' weights
+(K x P), the global weights they started from (P) and the layer slices of
+:attr:`flsim.train.FlatTrainer.layers`. It returns K scores, higher meaning
+more suspicious. :func:`flsim.run` records every detector of
+:data:`DETECTORS` in ``Results.detection``; :func:`detection_summary` turns
+that table into the chapter's numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from .analysis import roc_auc
+
+OUTPUT_WEIGHT, OUTPUT_BIAS = "fc2.weight", "fc2.bias"  # the output layer of flsim.models.PaperCNN
+MAD_TO_STD = 1.4826  # the MAD of a normal distribution times this is its standard deviation
+
+
+def median(values: torch.Tensor) -> torch.Tensor:
+    """The median along dimension 0; the mean of the two middle values for an even count."""
+    ordered = values.sort(0).values
+    n = len(values)
+    return (ordered[(n - 1) // 2] + ordered[n // 2]) / 2
+
+
+def robust_z(values: torch.Tensor) -> torch.Tensor:
+    """(x - median) / (1.4826 * MAD) along dimension 0: a z-score that outliers cannot inflate."""
+    centre = median(values)
+    spread = median((values - centre).abs()) * MAD_TO_STD
+    return (values - centre) / spread.clamp_min(torch.finfo(values.dtype).tiny)
+
+
+def outliers(scores: torch.Tensor, z: float = 3.0) -> torch.Tensor:
+    """The clients whose score lies more than ``z`` robust standard deviations above the round's median."""
+    return robust_z(scores) > z
+
+
+def cosine_matrix(updates: torch.Tensor) -> torch.Tensor:
+    unit = F.normalize(updates.double(), dim=1)
+    return unit @ unit.T
+
+
+def pairwise_sq_distances(updates: torch.Tensor) -> torch.Tensor:
+    """K x K squared L2 distances, row by row (exact: no |a|^2 + |b|^2 - 2ab cancellation)."""
+    updates = updates.double()
+    return torch.stack([(updates - u).square().sum(1) for u in updates])
+
+
+def output_bias_max(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice]) -> torch.Tensor:
+    """The paper's statistic: max over classes of |b_k - mean over clients of b|, for the output bias."""
+    bias = weights[:, layers[OUTPUT_BIAS]]
+    return (bias - bias.mean(0)).abs().amax(1)
+
+
+def output_bias_class(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice]) -> torch.Tensor:
+    """The localised score: per class, the client's output bias as a robust z-score across clients;
+    the largest |z| over classes. Unlike :func:`output_bias_max`, a class whose bias varies a lot
+    among honest clients (label skew) does not dominate."""
+    return robust_z(weights[:, layers[OUTPUT_BIAS]]).abs().amax(1)
+
+
+def update_norm(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice]) -> torch.Tensor:
+    """The L2 norm of the whole update w_k - global."""
+    return (weights - global_weights).norm(dim=1)
+
+
+def cosine_to_mean(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice]) -> torch.Tensor:
+    """1 - cosine between the client's update and the mean update (0: same direction)."""
+    updates = weights - global_weights
+    return 1 - F.cosine_similarity(updates.double(), updates.double().mean(0, keepdim=True), dim=1)
+
+
+def neups(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice]) -> torch.Tensor:
+    """DeepSight's normalised energy updates (Rieger et al., NDSS 2022), K x classes.
+
+    The energy of output neuron i is the summed |update| of its bias and
+    incoming weights; NEUP_i = energy_i^2 / sum_j energy_j^2.
+    """
+    updates = weights - global_weights
+    bias = updates[:, layers[OUTPUT_BIAS]]
+    weight = updates[:, layers[OUTPUT_WEIGHT]].reshape(len(weights), bias.shape[1], -1)
+    energy = (weight.abs().sum(2) + bias.abs()).double()
+    return energy.square() / energy.square().sum(1, keepdim=True)
+
+
+def deepsight_energy(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice]) -> torch.Tensor:
+    """DeepSight's threshold exceedings, negated: few output neurons carry the update's energy when the
+    training data is homogeneous, as a backdoor makes it.
+
+    A NEUP exceeds the threshold when it is above max(0.01, 1 / classes) times the
+    client's largest NEUP. Score = -(exceedings) + largest NEUP: the count decides,
+    and among equal counts the more concentrated update scores higher.
+    """
+    values = neups(weights, global_weights, layers)
+    largest = values.amax(1)
+    exceedings = (values > max(0.01, 1 / values.shape[1]) * largest[:, None]).sum(1)
+    return -exceedings + largest
+
+
+def foolsgold_similarity(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice]) -> torch.Tensor:
+    """FoolsGold's signal in one round: the largest cosine similarity of the client's update to any other
+    client's (sybils that push the same backdoor look alike). No history and no pardoning: see
+    :func:`flsim.aggregators.foolsgold` for the full rule."""
+    similarity = cosine_matrix(weights - global_weights)
+    return similarity.fill_diagonal_(-torch.inf).amax(1)
+
+
+def krum_score(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice],
+               f: int = 1) -> torch.Tensor:
+    """Krum's score (Blanchard et al., NeurIPS 2017): the summed squared distance from the client to its
+    K - f - 2 nearest other clients (at least one)."""
+    distances = pairwise_sq_distances(weights - global_weights)
+    neighbours = max(1, len(weights) - f - 2)
+    return distances.sort(1).values[:, 1:neighbours + 1].sum(1)  # column 0 is the client itself
+
+
+DETECTORS = {
+    "output_bias_max": output_bias_max,
+    "output_bias_class": output_bias_class,
+    "update_norm": update_norm,
+    "cosine_to_mean": cosine_to_mean,
+    "deepsight_energy": deepsight_energy,
+    "foolsgold_similarity": foolsgold_similarity,
+    "krum_score": krum_score,
+}
+
+
+def score_all(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice]) -> dict[str, torch.Tensor]:
+    """Every detector's K scores for one round."""
+    return {name: detector(weights, global_weights, layers).float() for name, detector in DETECTORS.items()}
+
+
+def _robust_z_of(scores: pd.Series) -> pd.Series:
+    centre = scores.median()
+    spread = (scores - centre).abs().median() * MAD_TO_STD
+    return (scores - centre) / max(spread, np.finfo(np.float32).tiny)
+
+
+def flag(detection: pd.DataFrame, z: float = 3.0) -> pd.Series:
+    """Which rows a server would flag with the detector alone: the rule of :func:`outliers`
+    (robust z-score above ``z``), applied within each round and detector."""
+    return detection.groupby(["round", "detector"]).score.transform(_robust_z_of) > z
+
+
+def tpr_at_fpr(scores, malicious, fpr: float = 0.05) -> float:
+    """Share of malicious rows scoring above the threshold that flags at most ``fpr`` of the benign rows."""
+    scores, malicious = np.asarray(scores, dtype=float), np.asarray(malicious, dtype=bool)
+    benign = np.sort(scores[~malicious])[::-1]
+    if not malicious.any() or len(benign) == 0:
+        return float("nan")
+    threshold = benign[int(np.floor(fpr * len(benign)))]
+    return float((scores[malicious] > threshold).mean())
+
+
+def detection_summary(detection: pd.DataFrame, z: float = 3.0, fpr: float = 0.05) -> pd.DataFrame:
+    """Per detector: how well its scores separate attackers from honest clients (chapter 7).
+
+    - ``auc``: ROC-AUC over all client-rounds (pooled over rounds).
+    - ``tpr_at_5fpr``: TPR at the threshold that flags at most ``fpr`` of the benign
+      client-rounds; the threshold is set on this run's own benign scores, the
+      best case for the defender.
+    - ``flag_tpr``, ``flag_fpr``: with the per-round robust z > ``z`` rule of
+      :func:`flag` (no calibration needed), the share of attacker and of benign
+      client-rounds flagged.
+    - ``rounds_to_detection``: 1 + rounds from the first round with an attacker to
+      the first round in which the rule flags one; NaN if it never does.
+    - ``clean_round_fpr``: the share of clients flagged in rounds without any
+      attacker; NaN if every round has one.
+    """
+    detection = detection.assign(flagged=flag(detection, z))
+    rows = []
+    for name, group in detection.groupby("detector", sort=False):
+        attacked = group.groupby("round").malicious.transform("any")
+        caught = group[group.malicious & group.flagged]["round"]
+        first_attack = group[group.malicious]["round"].min()
+        rows.append(dict(
+            detector=name,
+            auc=roc_auc(group.score, group.malicious),
+            tpr_at_5fpr=tpr_at_fpr(group.score, group.malicious, fpr),
+            flag_tpr=group[group.malicious].flagged.mean() if group.malicious.any() else np.nan,
+            flag_fpr=group[~group.malicious].flagged.mean(),
+            rounds_to_detection=caught.min() - first_attack + 1 if len(caught) else np.nan,
+            clean_round_fpr=group[~attacked].flagged.mean() if (~attacked).any() else np.nan,
+        ))
+    return pd.DataFrame(rows)

@@ -1,0 +1,121 @@
+"""Detectors on small hand-made updates, and the detection summary on a hand-made table."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from flsim import detectors
+
+# A toy "model": 2 classes, output weight 2 x 2 (entries 0-3), output bias (4-5), one hidden weight (6).
+LAYERS = {"fc2.weight": slice(0, 4), "fc2.bias": slice(4, 6), "fc1.weight": slice(6, 7)}
+
+
+def test_median_and_robust_z():
+    assert detectors.median(torch.tensor([3.0, 1.0, 2.0])).item() == 2.0
+    assert detectors.median(torch.tensor([4.0, 1.0, 3.0, 2.0])).item() == 2.5  # mean of the middle two
+    scores = torch.tensor([1.0, 1.1, 0.9, 1.0, 10.0])
+    # median 1.0, MAD 0.1 (the deviations 0, 0.1, 0.1, 0, 9): z = (x - 1) / 0.14826
+    assert detectors.robust_z(scores)[-1].item() == pytest.approx(9 / 0.14826, rel=1e-4)
+    assert detectors.outliers(scores).tolist() == [False, False, False, False, True]
+    assert not detectors.outliers(torch.ones(4)).any()  # no spread, no outlier
+
+
+def toy(updates, global_weights=None):
+    """Client weights from a global model and each client's update (rows)."""
+    global_weights = torch.zeros(7) if global_weights is None else global_weights
+    return global_weights + torch.tensor(updates, dtype=torch.float32), global_weights
+
+
+def test_output_bias_scores():
+    w, g = toy([[0, 0, 0, 0, 0.1, -0.1, 0], [0, 0, 0, 0, 0.1, -0.2, 0], [0, 0, 0, 0, 0.7, -0.4, 0],
+                [0, 0, 0, 0, 0.2, -0.1, 0]])
+    # Mean bias (0.275, -0.2): the paper's max |b_k - mean b| per client.
+    assert detectors.output_bias_max(w, g, LAYERS).tolist() == pytest.approx([0.175, 0.175, 0.425, 0.1])
+    # Per class, a robust z across clients; class 0: median 0.15, MAD 0.05 -> client 2: 0.55 / (0.05 * 1.4826).
+    z = detectors.output_bias_class(w, g, LAYERS)
+    assert z[2].item() == pytest.approx(0.55 / (0.05 * 1.4826), rel=1e-4)
+    assert z.argmax().item() == 2
+
+
+def test_update_norm_and_cosine_to_mean():
+    g = torch.arange(7.0)
+    w, g = toy([[3, 4, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0], [0, -1, 0, 0, 0, 0, 0]], g)
+    assert detectors.update_norm(w, g, LAYERS).tolist() == pytest.approx([5, 1, 1])
+    # Mean update (4/3, 1, 0...): cosine of (3, 4) is (4 + 4) / (5 * 5/3) = 0.96.
+    assert detectors.cosine_to_mean(w, g, LAYERS).tolist() == pytest.approx(
+        [1 - 0.96, 1 - 0.8, 1 + 0.6], abs=1e-6)
+
+
+def test_deepsight_energy_prefers_updates_concentrated_on_one_class():
+    # Energy per output neuron = |bias update| + sum |incoming weight updates|.
+    w, g = toy([[1, 1, 0, 0, 1, 0, 5],      # energies (3, 0): one neuron carries everything
+                [1, 0, 1, 0, 1, 1, 0],      # energies (2, 2)
+                [0.5, 0, 1, 1, 0, 1, 0]])   # energies (0.5, 3)
+    neups = detectors.neups(w, g, LAYERS)
+    assert neups[0].tolist() == pytest.approx([1, 0])
+    assert neups[2].tolist() == pytest.approx([0.25 / 9.25, 9 / 9.25])
+    # Threshold max(0.01, 1/2) * largest NEUP: client 0 exceeds it once, clients 1 and 2 twice
+    # (0.25/9.25 = 0.027 is not above 0.5 * 0.973, so client 2 also exceeds once).
+    scores = detectors.deepsight_energy(w, g, LAYERS)
+    assert scores.tolist() == pytest.approx([-1 + 1, -2 + 0.5, -1 + 9 / 9.25])
+    assert scores.argmax().item() == 0
+
+
+def test_foolsgold_similarity_and_krum_score():
+    w, g = toy([[1, 0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0, 0], [0, 0, 2, 0, 0, 0, 0]])
+    assert detectors.foolsgold_similarity(w, g, LAYERS).tolist() == pytest.approx([1, 1, 0, 0])
+    # Squared distances: d(0,1) = 0, d(0,2) = d(1,2) = 2, d(0,3) = d(1,3) = 5, d(2,3) = 5.
+    # With K = 4 and f = 1, each client sums its K - f - 2 = 1 nearest.
+    assert detectors.krum_score(w, g, LAYERS).tolist() == pytest.approx([0, 0, 2, 5])
+    assert detectors.krum_score(w, g, LAYERS, f=0).tolist() == pytest.approx([2, 2, 4, 10])
+
+
+def test_score_all_gives_every_detector_k_scores():
+    torch.manual_seed(0)
+    w, g = torch.randn(5, 7), torch.randn(7)
+    scores = detectors.score_all(w, g, LAYERS)
+    assert list(scores) == list(detectors.DETECTORS)
+    assert all(s.shape == (5,) and torch.isfinite(s).all() for s in scores.values())
+
+
+def test_tpr_at_fpr():
+    benign = list(range(20))  # 0 .. 19: at most 1 of 20 may lie above the threshold, which is 18
+    scores = benign + [18, 18.5, 30]
+    malicious = [False] * 20 + [True] * 3
+    assert detectors.tpr_at_fpr(scores, malicious, 0.05) == pytest.approx(2 / 3)
+    assert math.isnan(detectors.tpr_at_fpr([1, 2], [False, False]))
+
+
+def detection_table():
+    """Three rounds, five clients, client 0 attacks in rounds 2 and 3 only; one detector sees it
+    from round 3 on, the other never."""
+    rows = []
+    for round_ in (1, 2, 3):
+        for client in range(5):
+            malicious = client == 0 and round_ >= 2
+            good = 10.0 if (malicious and round_ == 3) else 1.0 + 0.1 * client
+            if round_ == 1 and client == 4:
+                good = 50.0  # a false alarm in the attacker-free round
+            rows.append(dict(round=round_, client=client, malicious=malicious, detector="good", score=good))
+            rows.append(dict(round=round_, client=client, malicious=malicious, detector="blind",
+                             score=1.0 + 0.1 * client))
+    return pd.DataFrame(rows)
+
+
+def test_detection_summary():
+    summary = detectors.detection_summary(detection_table()).set_index("detector")
+    good, blind = summary.loc["good"], summary.loc["blind"]
+    assert good.rounds_to_detection == 2  # attacks from round 2, first flagged in round 3
+    assert np.isnan(blind.rounds_to_detection)
+    assert good.flag_tpr == 0.5 and blind.flag_tpr == 0
+    assert good.clean_round_fpr == pytest.approx(1 / 5)  # round 1: client 4 flagged
+    assert good.flag_fpr == pytest.approx(1 / 13)
+    # Client 0 scores lowest in every round; pooled over rounds it ties with its own benign round 1.
+    assert blind.auc == pytest.approx(1 / 26)
+    assert good.auc == pytest.approx(12.5 / 26)  # round 3 beats all benign rows but the false alarm
+    assert good.tpr_at_5fpr == 0  # 5% of 13 benign rows is none: the threshold is the false alarm, 50
+    flags = detectors.flag(detection_table())
+    assert flags.sum() == 2
