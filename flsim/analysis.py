@@ -9,6 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from . import theory
+from .attacks import poison_positions
 
 # For these statistics a low value is the anomaly; scores are negated before ranking.
 LOW_IS_ANOMALOUS = {"cosine_to_mean"}
@@ -133,9 +134,9 @@ def output_bias_terms(trainer, start: torch.Tensor, x: torch.Tensor, y: torch.Te
       other weights kept at ``start``); ``rise_via_weights``: the rest of the rise,
       through every other weight.
 
-    ``bias_change`` = poisoned_labels + clean_labels - start_probability - rise_via_bias
-    - rise_via_weights, up to float rounding. The batches, and the weights reached,
-    are those of ``trainer.train(start, x, y, 1, generator)``.
+    Up to float rounding, ``bias_change`` equals poisoned_labels + clean_labels
+    minus start_probability, rise_via_bias and rise_via_weights. The batches, and
+    the weights reached, are those of ``trainer.train(start, x, y, 1, generator)``.
     """
     part, t = trainer.layers[bias], target_class
     terms = dict.fromkeys(BIAS_TERMS, 0.0)
@@ -182,3 +183,137 @@ def bias_shift(results, num_samples: int | None = None) -> pd.DataFrame:
     }).rename_axis("round").reset_index()
     table["ratio"] = table.malicious / table.predicted
     return table
+
+
+# Chapter 3: where the attacker stands out, round by round and class by class.
+
+def attacker_ranks(updates: pd.DataFrame, statistic: str = "max_abs_deviation") -> pd.DataFrame:
+    """Per round (rows) and layer (columns): the rank of the attacker among the round's clients (chapter 3).
+
+    Rank 1 is the most anomalous score (see :func:`anomaly_score`); ties share
+    the best rank. With several attackers, the best-ranked one counts. Rounds
+    without an attacker are left out.
+    """
+    scored = updates.assign(score=anomaly_score(updates, statistic))
+    scored["rank"] = scored.groupby(["round", "layer"], sort=False).score.rank(ascending=False, method="min")
+    attacked = scored[scored.malicious]
+    table = attacked.pivot_table(index="round", columns="layer", values="rank", aggfunc="min", sort=False)
+    return table[list(dict.fromkeys(updates.layer))].astype(int)
+
+
+def class_shift(output_bias: pd.DataFrame) -> pd.DataFrame:
+    """Per class: how the attackers' output-bias deviation b_k - mean b compares with the benign clients' (chapter 3).
+
+    Columns: class, malicious_mean and benign_mean (over client-rounds),
+    benign_sd, z = (malicious_mean - benign_mean) / benign_sd, and
+    positive_share, the share of the attackers' client-rounds in which the
+    deviation is above zero.
+    """
+    rows = []
+    for label, group in output_bias.groupby("class"):
+        mal, ben = group[group.malicious].deviation, group[~group.malicious].deviation
+        rows.append({
+            "class": label,
+            "malicious_mean": mal.mean(),
+            "benign_mean": ben.mean(),
+            "benign_sd": ben.std(),
+            "z": (mal.mean() - ben.mean()) / ben.std(),
+            "positive_share": (mal > 0).mean() if len(mal) else np.nan,
+        })
+    return pd.DataFrame(rows)
+
+
+def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
+    """Hanley and McNeil's (1982) standard error of a ROC-AUC from ``positives`` malicious and
+    ``negatives`` benign rows (chapter 3).
+
+    It assumes independent rows; one client's rounds are not independent, so
+    read it as a lower bound on the uncertainty.
+    """
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2))
+    return float(np.sqrt(variance / (positives * negatives)))
+
+
+def mean_overlap(activations: torch.Tensor) -> float:
+    """The mean dot product a_i . a_j over pairs of different rows (chapter 1): how much a set
+    of samples excites the same units of the layer the activations come from."""
+    gram = activations @ activations.T
+    n = len(activations)
+    return float((gram.sum() - gram.trace()) / (n * (n - 1)))
+
+
+# Chapters 4-6: sweeps over one setting, one row per run (and tensor).
+
+def _swept(config, by) -> dict:
+    return {name: getattr(config, name) for name in ([by] if isinstance(by, str) else by)}
+
+
+def sweep_summary(results, by, statistic: str = "max_abs_deviation") -> pd.DataFrame:
+    """One row per run and parameter tensor of a sweep over the Config field(s) ``by`` (chapters 4-6).
+
+    Columns: run (the position in ``results``), the swept field(s), seed, layer,
+    then :func:`layer_summary`'s malicious_mean, benign_mean, ratio, auc and
+    top_rate for ``statistic``, pooled over the run's rounds. A run without an
+    attacker (num_malicious=0 or attack="none") keeps its benign_mean; its
+    malicious columns, ratio, auc and top_rate are NaN: there is no one to find.
+    """
+    frames = []
+    for run, r in enumerate(results):
+        table = layer_summary(r.updates, statistic)
+        for name, value in reversed({"run": run, **_swept(r.config, by), "seed": r.config.seed}.items()):
+            table.insert(0, name, value)
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True)
+
+
+def sweep_runs(results, by, last_rounds: int = 3, num_samples: int | None = None) -> pd.DataFrame:
+    """One row per run of a sweep over the Config field(s) ``by``: what the attack achieved (chapters 4-6).
+
+    Columns: run, the swept field(s), seed; main_accuracy and backdoor_accuracy
+    of the final global model, and backdoor_accuracy_last, the mean over the
+    last ``last_rounds`` rounds (backdoor accuracy on a few images jumps from
+    round to round); poisoned, the samples each attacker poisons; and from
+    :func:`bias_shift`, means over the rounds: target_shift (the attackers'
+    target-class output-bias deviation b_t - mean b), benign_sd (the honest
+    clients' spread of that deviation) and predicted_shift
+    (:func:`flsim.theory.predicted_bias_shift`). Without an attacker the last
+    four are 0 or NaN. ``num_samples``, a client's data size, is needed when
+    the configs' ``samples_per_client`` is None; without it those four are NaN.
+    """
+    rows = []
+    for run, r in enumerate(results):
+        c, rounds = r.config, r.rounds[r.rounds["round"] > 0]
+        row = {"run": run, **_swept(c, by), "seed": c.seed,
+               "main_accuracy": rounds.main_accuracy.iloc[-1], "backdoor_accuracy": rounds.backdoor_accuracy.iloc[-1],
+               "backdoor_accuracy_last": rounds.backdoor_accuracy.tail(last_rounds).mean(),
+               "poisoned": 0, "target_shift": np.nan, "benign_sd": np.nan, "predicted_shift": np.nan}
+        n = num_samples or c.samples_per_client
+        if c.attackers and n is not None:
+            shift = bias_shift(r, n)
+            row.update(poisoned=len(poison_positions(n, c.attackers, c.malicious_data_rate)),
+                       target_shift=shift.malicious.mean(), benign_sd=shift.benign_sd.mean(),
+                       predicted_shift=shift.predicted.iloc[0])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def layer_ranks(summary: pd.DataFrame, by: str, column: str = "auc") -> pd.DataFrame:
+    """Per swept value (rows) and tensor (columns): the tensor's rank by ``column`` of a
+    :func:`sweep_summary` table, averaged over seeds first (1 = the largest; chapters 4-6).
+
+    Swept values where ``column`` is NaN for every tensor (no attacker) are left out.
+    """
+    means = summary.pivot_table(index=by, columns="layer", values=column, sort=False)
+    return means.dropna(how="all").rank(axis=1, ascending=False, method="min").astype(int)
+
+
+def power_law_exponent(x, y) -> float:
+    """The slope of log y against log x by least squares: y ~ x^k gives k (chapters 5 and 6).
+
+    NaN unless every x and y is positive and x takes at least two values.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if not ((x > 0).all() and (y > 0).all()) or len(np.unique(x)) < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(x), np.log(y), 1)[0])

@@ -118,7 +118,7 @@ class Config:
 
     @property
     def attackers(self) -> int:
-        """How many clients attack: num_malicious, or 0 without an attack."""
+        """The number of attacking clients (num_malicious, or 0 without an attack)."""
         return 0 if self.attack == "none" else self.num_malicious
 
 

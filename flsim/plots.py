@@ -57,9 +57,10 @@ def accuracy_curves(runs: dict[str, pd.DataFrame]) -> plt.Figure:
 def deviation_heatmap(updates: pd.DataFrame, statistic: str = "max_abs_deviation", layers=None) -> plt.Figure:
     """Client x round heatmaps of a statistic, one panel per layer (chapter 3).
 
-    Each panel has its own colour scale, so the question it answers is "which
-    client stands out in this layer", not "which layer is largest".
-    Malicious clients' rows are labelled with a star.
+    Each panel has its own colour scale (its colour bar, in the statistic's
+    units), so the question it answers is "which client stands out in this
+    layer", not "which layer is largest". Malicious clients' rows are labelled
+    with a star.
     """
     layers = layers or list(dict.fromkeys(updates.layer))
     ncols = min(4, len(layers))
@@ -70,10 +71,15 @@ def deviation_heatmap(updates: pd.DataFrame, statistic: str = "max_abs_deviation
     names = updates.drop_duplicates("client").set_index("client").malicious.sort_index()
     for ax, layer in zip(axes.flat, layers):
         grid = updates[updates.layer == layer].pivot(index="client", columns="round", values=statistic)
-        sns.heatmap(grid, ax=ax, cmap="viridis", cbar=False,
+        sns.heatmap(grid, ax=ax, cmap="viridis", cbar_kws={"pad": 0.03},
                     yticklabels=[f"{c}*" if names[c] else str(c) for c in grid.index])
-        ax.set(title=layer, xlabel="round", ylabel="client (* malicious)")
+        colorbar = ax.collections[0].colorbar
+        colorbar.formatter.set_powerlimits((-2, 2))  # 1e-3-sized values as "x10^-3" once, not on every tick
+        colorbar.ax.tick_params(labelsize=6)
+        colorbar.ax.yaxis.get_offset_text().set_fontsize(6)
+        ax.set(title=layer, xlabel="round", ylabel="client (* malicious)" if ax in axes[:, 0] else "")
         ax.tick_params(labelsize=7)
+        ax.tick_params(axis="y", rotation=0)
     fig.tight_layout()
     return fig
 
@@ -125,7 +131,7 @@ def output_layer_zscores(frame: pd.DataFrame) -> plt.Figure:
     :func:`flsim.analysis.output_layer_zscores` (chapter 1). Log scale: one point per entry."""
     frame = frame.assign(abs_z=frame.z.abs().clip(lower=1e-3))
     fig, ax = plt.subplots(figsize=(WIDTH, 3.4))
-    sns.stripplot(data=frame, x="group", y="abs_z", color=ROLE_COLORS["malicious"], size=3, alpha=0.5,
+    sns.stripplot(data=frame, x="group", y="abs_z", color=ROLE_COLORS["malicious"], size=4, alpha=0.5,
                   jitter=0.3, ax=ax)
     ax.set_yscale("log")
     ax.set(xlabel="output-layer entries", ylabel="|z| of the malicious gradient\n(benign standard deviations)")
@@ -151,6 +157,9 @@ def waterfall(steps: dict[str, float], total: str, ylabel: str, lines: dict[str,
     if lines:
         ax.legend(loc="upper right")
     ax.set(ylabel=ylabel)
+    ax.tick_params(axis="x", rotation=20)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
     fig.tight_layout()
     return fig
 
@@ -178,16 +187,147 @@ def bias_shift_ratio(frame: pd.DataFrame, label: str = "setting", hue: str = "va
     ``frame`` has the columns of :func:`flsim.analysis.bias_shift` plus ``label`` and ``hue``.
     """
     fig, ax = plt.subplots(figsize=(WIDTH, 3.6))
-    for (name, group), color in zip(frame.groupby(hue, sort=False), sns.color_palette()):
+    groups = frame.groupby(hue, sort=False)
+    for (name, group), color, offset in zip(groups, sns.color_palette(), [(6, 4), (6, -11)] * len(groups)):
         ax.errorbar(group.predicted, group.ratio, yerr=group.benign_sd / group.predicted, fmt="o", color=color,
                     capsize=3, label=name)
-        for _, row in group.iterrows():
-            ax.annotate(str(row[label]), (row.predicted, row.ratio), textcoords="offset points", xytext=(6, 4),
+        for _, row in group.iterrows():  # a second group's labels go below its points: shared points stay legible
+            ax.annotate(str(row[label]), (row.predicted, row.ratio), textcoords="offset points", xytext=offset,
                         fontsize=8, color=color)
     ax.axhline(1.0, color="black", lw=1, ls="--", label="first-order prediction")
     ax.axhline(0.0, color="black", lw=0.6)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set(xlabel="predicted shift (logit units, log scale)", ylabel="measured / predicted shift")
-    ax.legend(loc="best")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def layer_auc(summaries: dict[str, pd.DataFrame]) -> plt.Figure:
+    """ROC-AUC per layer for several runs, from :func:`flsim.analysis.layer_summary` tables (chapter 3).
+
+    One bar per run and layer; the dashed line is chance (0.5).
+    """
+    frame = pd.concat([s.assign(run=label) for label, s in summaries.items()], ignore_index=True)
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.4))
+    sns.barplot(data=frame, x="layer", y="auc", hue="run", ax=ax)
+    ax.axhline(0.5, color="black", lw=1, ls="--")
+    ax.set(xlabel="parameter tensor", ylabel="ROC-AUC, malicious vs\nbenign (1 = perfect)", ylim=(0, 1.05))
+    ax.tick_params(axis="x", rotation=30)
+    ax.legend(title=None, loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def label_counts(splits: dict[str, pd.DataFrame], class_names) -> plt.Figure:
+    """Each client's label counts as stacked bars, one panel per split (chapter 2).
+
+    ``splits`` maps a panel title to a clients x classes table of counts.
+    """
+    fig, axes = plt.subplots(1, len(splits), figsize=(WIDTH, 3.6), sharey=True, squeeze=False)
+    colors = sns.color_palette("tab10", len(class_names))
+    for ax, (title, counts) in zip(axes.flat, splits.items()):
+        bottom = np.zeros(len(counts))
+        for k, name in enumerate(class_names):
+            ax.bar(counts.index.astype(str), counts.iloc[:, k], bottom=bottom, color=colors[k], label=name, width=0.8)
+            bottom += counts.iloc[:, k].to_numpy()
+        ax.set(title=title, xlabel="client", ylabel="samples (count)")
+    axes.flat[-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, title="label")
+    fig.tight_layout()
+    return fig
+
+
+def sweep_roles(summary: pd.DataFrame, x: str, layers=None, statistic: str = "max_abs_deviation",
+                xlabel: str | None = None, logx: bool = False) -> plt.Figure:
+    """Malicious and benign clients' mean ``statistic`` against the swept ``x``, one panel per tensor,
+    from :func:`flsim.analysis.sweep_summary` (chapters 4-6).
+
+    Lines are means over seeds, bands their 95% interval; each panel has its own
+    log-scaled y axis, since tensors differ by orders of magnitude.
+    """
+    layers = layers or list(dict.fromkeys(summary.layer))
+    frame = summary[summary.layer.isin(layers)].melt(
+        id_vars=[x, "seed", "layer"], value_vars=["malicious_mean", "benign_mean"], var_name="role").dropna()
+    frame["role"] = frame.role.str.removesuffix("_mean")
+    ncols = min(4, len(layers))
+    nrows = int(np.ceil(len(layers) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, 2.5 * nrows + 0.4), sharex=True, squeeze=False)
+    for ax in axes.flat[len(layers):]:
+        ax.axis("off")
+    for ax, layer in zip(axes.flat, layers):
+        sns.lineplot(data=frame[frame.layer == layer], x=x, y="value", hue="role", palette=ROLE_COLORS,
+                     hue_order=list(ROLE_COLORS), marker="o", ax=ax, legend=ax is axes.flat[0])
+        ax.set(title=layer, xlabel=xlabel or x, ylabel="", yscale="log", xscale="log" if logx else "linear")
+        ax.tick_params(labelsize=7)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"mean {statistic}\n(parameter units)")
+    axes.flat[0].legend(title=None, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_layers(summary: pd.DataFrame, x: str, panels: dict[str, str], xlabel: str | None = None,
+                 logx: bool = False, highlight: str = "fc2.bias", references: dict[str, float] | None = None,
+                 ) -> plt.Figure:
+    """Per-tensor columns of :func:`flsim.analysis.sweep_summary` (e.g. ratio, auc) against the
+    swept ``x``: one panel per ``column -> y-axis label``, one line per tensor, ``highlight`` in bold
+    (chapters 4-6).
+
+    Lines are means over seeds (no bands: eight of them would hide the lines);
+    ``references`` draws a dashed line per column, e.g. {"ratio": 1, "auc": 0.5}.
+    """
+    layers = list(dict.fromkeys(summary.layer))
+    palette = dict(zip(layers, sns.color_palette("colorblind", len(layers))))
+    palette[highlight] = "black"
+    fig, axes = plt.subplots(1, len(panels), figsize=(WIDTH, 3.4), squeeze=False)
+    for ax, (column, ylabel) in zip(axes.flat, panels.items()):
+        sns.lineplot(data=summary.dropna(subset=[column]), x=x, y=column, hue="layer", hue_order=layers,
+                     palette=palette, size="layer", sizes={l: 3.0 if l == highlight else 1.2 for l in layers},
+                     errorbar=None, marker="o", ax=ax, legend=ax is axes.flat[-1])
+        if column in (references or {}):
+            ax.axhline(references[column], color="black", lw=1, ls="--")
+        ax.set(xlabel=xlabel or x, ylabel=ylabel, xscale="log" if logx else "linear")
+    axes.flat[-1].legend(title="tensor", loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_accuracy(runs: pd.DataFrame, x: str, xlabel: str | None = None, logx: bool = False) -> plt.Figure:
+    """Backdoor accuracy (mean of the last rounds) and main-task accuracy (final round) against the
+    swept ``x``, from :func:`flsim.analysis.sweep_runs` (chapters 4-6). Means over seeds, 95% bands."""
+    frame = runs.assign(backdoor=100 * runs.backdoor_accuracy_last, main=100 * runs.main_accuracy)
+    fig = sweep_lines(frame, x, {"backdoor": "backdoor accuracy (%),\nmean of the last rounds",
+                                 "main": "main-task accuracy (%),\nfinal round"}, xlabel=xlabel)
+    for ax in fig.axes:
+        ax.set_xscale("log" if logx else "linear")
+    fig.axes[0].set_ylim(-2, 102)
+    return fig
+
+
+SHIFT_NAMES = {"target_shift": "attackers, measured", "predicted_shift": "first-order prediction",
+               "benign_sd": "honest clients, sd"}
+
+
+def sweep_bias_shift(runs: pd.DataFrame, x: str, xlabel: str | None = None, logx: bool = False) -> plt.Figure:
+    """The attackers' target-class output-bias deviation against the swept ``x``, with the first-order
+    prediction and the honest clients' spread, from :func:`flsim.analysis.sweep_runs` (chapters 4-6).
+
+    Means over seeds, 95% bands. The y axis is logarithmic when every value is
+    positive, linear otherwise (a measured shift can be negative).
+    """
+    frame = runs.melt(id_vars=[x, "seed"], value_vars=list(SHIFT_NAMES), var_name="quantity").dropna()
+    frame["quantity"] = frame.quantity.map(SHIFT_NAMES)
+    colors = dict(zip(SHIFT_NAMES.values(), (ROLE_COLORS["malicious"], "black", ROLE_COLORS["benign"])))
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.4))
+    sns.lineplot(data=frame, x=x, y="value", hue="quantity", style="quantity", palette=colors,
+                 hue_order=list(colors), style_order=list(colors), marker="o", ax=ax)
+    positive = (frame.value > 0).all()
+    if not positive:
+        ax.axhline(0.0, color="black", lw=0.6)
+    ax.set(xlabel=xlabel or x, ylabel="target-class output-bias\ndeviation b_t - mean b (logit units)",
+           xscale="log" if logx else "linear", yscale="log" if positive else "linear")
+    ax.legend(title=None, fontsize=8)
     fig.tight_layout()
     return fig

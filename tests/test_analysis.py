@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flsim.analysis import auc_table, layer_summary, roc_auc
+from flsim.analysis import attacker_ranks, auc_standard_error, auc_table, class_shift, layer_summary, roc_auc
 
 
 def test_roc_auc():
@@ -30,3 +30,50 @@ def test_layer_summary_and_auc_table():
     table = auc_table(pd.DataFrame(rows))
     assert table.loc["fc2.bias", "cosine_to_mean"] == 1.0  # low cosine is the anomaly
     assert list(table.index) == ["fc2.bias", "fc1.weight"]
+
+
+def _two_layer_rounds():
+    """Three clients (client 0 malicious) over two rounds; fc2.bias ranks the attacker 1st, then tied 2nd."""
+    rows = []
+    for round_, scores in ((1, (5.0, 1.0, 2.0)), (2, (2.0, 2.0, 3.0))):
+        for client, score in enumerate(scores):
+            for layer, value in (("fc1.weight", 1.0 + client), ("fc2.bias", score)):
+                rows.append(dict(round=round_, client=client, malicious=client == 0, layer=layer,
+                                 max_abs_deviation=value, l2_deviation=value, cosine_to_mean=value))
+    return pd.DataFrame(rows)
+
+
+def test_attacker_ranks():
+    ranks = attacker_ranks(_two_layer_rounds())
+    assert list(ranks.columns) == ["fc1.weight", "fc2.bias"]  # layers in the table's order
+    assert ranks["fc2.bias"].tolist() == [1, 2]  # a tie shares the better rank
+    assert ranks["fc1.weight"].tolist() == [3, 3]
+    assert attacker_ranks(_two_layer_rounds(), "cosine_to_mean")["fc1.weight"].tolist() == [1, 1]  # low is anomalous
+
+
+def test_attacker_ranks_skips_rounds_without_attacker_and_takes_the_best_attacker():
+    frame = _two_layer_rounds()
+    frame.loc[frame["round"] == 2, "malicious"] = False
+    frame.loc[(frame["round"] == 1) & (frame.client == 2), "malicious"] = True
+    ranks = attacker_ranks(frame)
+    assert ranks.index.tolist() == [1]
+    assert ranks.loc[1].tolist() == [1, 1]
+
+
+def test_class_shift():
+    rows = [dict(round=r, client=c, malicious=c == 0, **{"class": k}, deviation=d)
+            for r, devs in ((1, {0: (-3.0, 1.0, 2.0), 1: (1.0, 0.0, -1.0)}), (2, {0: (1.0, -1.0, 0.0), 1: (2.0, -1.0, -1.0)}))
+            for k, values in devs.items() for c, d in enumerate(values)]
+    shift = class_shift(pd.DataFrame(rows)).set_index("class")
+    assert shift.loc[0, "malicious_mean"] == pytest.approx(-1.0)
+    assert shift.loc[0, "benign_mean"] == pytest.approx(0.5)
+    assert shift.loc[0, "benign_sd"] == pytest.approx(np.std([1.0, 2.0, -1.0, 0.0], ddof=1))
+    assert shift.loc[0, "z"] == pytest.approx(-1.5 / np.std([1.0, 2.0, -1.0, 0.0], ddof=1))
+    assert shift.loc[0, "positive_share"] == 0.5 and shift.loc[1, "positive_share"] == 1.0
+
+
+def test_auc_standard_error():
+    # Hanley & McNeil at AUC 0.5, 10 + 10 rows: (1/4 + 9/12 + 9/12) / 100
+    assert auc_standard_error(0.5, 10, 10) == pytest.approx(np.sqrt(0.0175))
+    assert auc_standard_error(1.0, 10, 90) == 0.0
+    assert auc_standard_error(0.66, 10, 90) > auc_standard_error(0.66, 100, 900)

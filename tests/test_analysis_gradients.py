@@ -69,7 +69,6 @@ def test_output_bias_terms_add_up_to_the_bias_change_of_plain_training():
     assert total == pytest.approx(terms["bias_change"], abs=1e-6)
     # 6 poisoned labels in batches of 8, 8, 8, 6: each counts lr / |batch|.
     assert 6 * 0.05 / 8 <= terms["poisoned_labels"] <= 6 * 0.05 / 6
-    assert terms["rise_via_bias"] > 0  # b_t only rose, so p_t rose with it
 
 
 def test_bias_shift_table():
@@ -85,3 +84,8 @@ def test_bias_shift_table():
     assert table.ratio.tolist() == pytest.approx([0.004 / predicted] * 2)
     with pytest.raises(ValueError, match="num_samples"):
         analysis.bias_shift(SimpleNamespace(config=config.replace(samples_per_client=None), output_bias=None))
+
+
+def test_mean_overlap_leaves_out_each_row_with_itself():
+    a = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 2.0]])
+    assert analysis.mean_overlap(a) == pytest.approx((1 + 0 + 2) * 2 / 6)

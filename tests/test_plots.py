@@ -44,3 +44,13 @@ def test_bias_shift_rounds_and_ratio():
     assert ax.get_xscale() == "log"
     assert [t.get_text() for t in ax.texts] == ["0.01", "0.1"]
     assert np.allclose(ax.lines[-2].get_ydata(), 1.0)  # the prediction line
+
+
+def test_label_counts_stacks_every_class():
+    counts = pd.DataFrame([[3, 1], [0, 4]])
+    fig = plots.label_counts({"iid": counts, "skewed": counts[::-1].reset_index(drop=True)}, ["a", "b"])
+    left, right = fig.axes[:2]
+    assert left.get_title() == "iid" and right.get_title() == "skewed"
+    heights = [(p.get_y(), p.get_height()) for p in left.patches]
+    assert heights == [(0, 3), (0, 0), (3, 1), (0, 4)]  # class a, then b on top of it
+    assert left.get_ylabel() == "samples (count)"

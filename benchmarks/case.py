@@ -1,0 +1,94 @@
+"""One contestant on one case, in a fresh process: ``python -m benchmarks.case CONTESTANT CLIENTS SAMPLES ROUNDS OUT``.
+
+Contestants:
+
+- ``flsim``: flsim's engine, as :func:`flsim.simulate` runs a round
+  (:func:`flsim.train.make_trainer` picks the backend: sequential on CPU),
+  then FedAvg.
+- ``flsim-batched``: flsim's batched backend (vmap over the clients), forced.
+- ``plain``: the loop users commonly write: per client a deep copy of the
+  global model, a DataLoader and an optimizer; the state dicts are averaged.
+- ``flsim-single`` / ``plain-single``: one client holding all CLIENTS x SAMPLES
+  samples, trained with batches of SAMPLES (at most 64): the same training
+  steps as the case without the per-client work, for per-client overhead.
+
+Writes a JSON record (round seconds, accuracy, peak memory) to OUT and the
+final global weights next to it (OUT with suffix .pt).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from flsim.aggregators import fedavg
+from flsim.train import make_trainer
+
+from . import common
+
+
+def flsim_rounds(clients, rounds: int, backend: str, batch: int = common.BATCH):
+    trainer = make_trainer(common.initial_model(), common.LR, batch, backend=backend)
+    weights = trainer.weights.clone()
+    trainer.train(weights, *[t[:batch] for t in clients[0]], 1, torch.Generator())  # warm-up, discarded
+    baseline = common.reset_peak_rss()
+    seconds = []
+    for round_ in range(1, rounds + 1):
+        start = time.perf_counter()
+        generators = [common.flsim_generator(round_, k) for k in range(len(clients))]
+        weights = fedavg(trainer.train_clients(weights, clients, common.EPOCHS, generators))
+        seconds.append(time.perf_counter() - start)
+    trainer.weights.copy_(weights)
+    return trainer.model, seconds, baseline
+
+
+def plain_rounds(clients, rounds: int, batch: int = common.BATCH):
+    global_model = common.initial_model()
+    common.plain_local_training(copy.deepcopy(global_model), *[t[:batch] for t in clients[0]],
+                                torch.Generator(), batch)  # warm-up, discarded
+    baseline = common.reset_peak_rss()
+    seconds = []
+    for round_ in range(1, rounds + 1):
+        start = time.perf_counter()
+        states = []
+        for k, (x, y) in enumerate(clients):
+            local = copy.deepcopy(global_model)
+            common.plain_local_training(local, x, y, common.batch_generator(round_, k), batch)
+            states.append(local.state_dict())
+        global_model.load_state_dict({name: torch.stack([s[name] for s in states]).mean(0) for name in states[0]})
+        seconds.append(time.perf_counter() - start)
+    return global_model, seconds, baseline
+
+
+def main(contestant: str, num_clients: int, samples: int, rounds: int, out: Path) -> None:
+    clients = common.client_data(num_clients, samples)
+    if contestant.endswith("-single"):  # the case's steps, without the clients
+        clients = [tuple(torch.cat(parts) for parts in zip(*clients))]
+        batch = min(samples, common.BATCH)
+    else:
+        batch = common.BATCH
+    test_x, test_y = common.test_data(5000)
+    if contestant.startswith("flsim"):
+        backend = "batched" if contestant == "flsim-batched" else "auto"
+        model, seconds, baseline = flsim_rounds(clients, rounds, backend, batch)
+    elif contestant.startswith("plain"):
+        model, seconds, baseline = plain_rounds(clients, rounds, batch)
+    else:
+        raise SystemExit(f"unknown contestant {contestant!r}")
+    peak = common.peak_rss_bytes()
+    torch.save(common.flat(model), out.with_suffix(".pt"))
+    record = dict(contestant=contestant, clients=num_clients, samples=samples, rounds=rounds,
+                  round_seconds=seconds, accuracy=common.accuracy(model, test_x, test_y),
+                  peak_extra_bytes=peak - baseline, data_bytes=sum(x.nbytes + y.nbytes for x, y in clients),
+                  threads=torch.get_num_threads())
+    out.write_text(json.dumps(record))
+
+
+if __name__ == "__main__":
+    name, k, n, r, path = sys.argv[1:6]
+    main(name, int(k), int(n), int(r), Path(path))

@@ -1,0 +1,33 @@
+"""Chapter 3 with tiny parameters: 4 clients x 64 samples, 2 rounds, one seed plus the trigger contrast."""
+
+import math
+
+TINY = dict(num_clients=4, samples_per_client=64, num_rounds=2, eval_samples=200, server_share=0.05,
+            seeds=[0], contrast_attack="trigger")
+
+
+def test_localisation_chapter(run_chapter):
+    values = run_chapter("03_localisation", **TINY)
+
+    assert "fig-localisation-ratio" in values  # pasted into the introduction
+    assert math.isfinite(values["intro_bias_ratio"]) and values["intro_bias_ratio"] > 0
+    assert values["num_chosen"] == 4 and values["attacked_rounds"] == 2 and values["runs_count"] == 2
+    assert values["auc_positives"] == 2 and values["auc_negatives"] == 6  # one attacker of 4, two rounds
+
+    for name in ("bias_auc", "bias_auc_l2", "best_auc", "target_up_share", "source_down_share"):
+        assert 0 <= values[name] <= 1, name
+    assert values["best_auc"] >= values["bias_auc"]
+    assert values["top_ratio"] >= values["intro_bias_ratio"]
+    for name in ("bias_ratio_rank", "bias_auc_rank"):
+        assert 1 <= values[name] <= 8, name
+    assert (values["top_ratio_layer"] == "fc2.bias") == (values["bias_ratio_rank"] == 1)
+
+    assert 0 <= values["bias_top_count"] <= 2
+    assert (values["bias_top_rounds"] == "none") == (values["bias_top_count"] == 0)
+    assert 1 <= values["bias_median_rank"] <= 4
+
+    expected = {2: "holds", 1: "holds only in part", 0: "does not hold"}
+    assert values["verdict"] == expected[(values["bias_auc_rank"] == 1) + (values["bias_ratio_rank"] == 1)]
+    assert values["target_name"] == "Pullover" and values["source_name"] == "T-shirt/top"
+    assert 0 <= values["runs_bias_best_auc"] <= 2 and 0 <= values["runs_bias_best_ratio"] <= 2
+    assert values["compute_seconds"] > 0
