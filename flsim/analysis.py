@@ -317,3 +317,24 @@ def power_law_exponent(x, y) -> float:
     if not ((x > 0).all() and (y > 0).all()) or len(np.unique(x)) < 2:
         return float("nan")
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+
+
+# Chapters 7-8: what a defence costs and whom it stops.
+
+def defence_summary(results) -> dict:
+    """One run's defence in numbers (chapters 7 and 8): the final round's main and backdoor
+    accuracy, the backdoor's peak over the rounds, and the defence's flags as a detector.
+
+    A defence flags a client-round when its aggregator does not accept the update
+    (``Results.defence``): ``tpr`` is the share of attacking client-rounds flagged,
+    ``fpr`` the share of honest ones. Both are NaN for rules that decide nothing
+    per client, and ``tpr`` also when no client attacked.
+    """
+    last = results.rounds.iloc[-1]
+    decided = results.defence.dropna(subset=["accepted"])
+    flagged = ~decided.accepted.astype(bool)
+    attackers = decided.malicious.astype(bool)
+    return dict(main_accuracy=float(last.main_accuracy), backdoor_accuracy=float(last.backdoor_accuracy),
+                backdoor_peak=float(results.rounds.backdoor_accuracy.iloc[1:].max()),
+                tpr=float(flagged[attackers].mean()) if attackers.any() else float("nan"),
+                fpr=float(flagged[~attackers].mean()) if (~attackers).any() else float("nan"))

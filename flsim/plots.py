@@ -331,3 +331,36 @@ def sweep_bias_shift(runs: pd.DataFrame, x: str, xlabel: str | None = None, logx
     ax.legend(title=None, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# Chapters 7-8: detection, defences and stress tests.
+
+def metric_heatmap(table: pd.DataFrame, label: str, fmt: str = ".2f", vmin: float = 0.0, vmax: float = 1.0,
+                   xlabel: str | None = None, ylabel: str | None = None) -> plt.Figure:
+    """An annotated heatmap of a rows x columns table of one metric, e.g. ROC-AUC per detector
+    and attack (chapters 7 and 8); ``label`` names the metric and its unit on the colour bar.
+    Missing values stay blank."""
+    fig, ax = plt.subplots(figsize=(WIDTH, 0.42 * len(table) + 1.4))
+    sns.heatmap(table.astype(float), annot=True, fmt=fmt, cmap="viridis", vmin=vmin, vmax=vmax, ax=ax,
+                cbar_kws={"label": label}, annot_kws={"fontsize": 8})
+    ax.set(xlabel=xlabel or table.columns.name or "", ylabel=ylabel or table.index.name or "")
+    ax.tick_params(axis="x", rotation=0)
+    fig.tight_layout()
+    return fig
+
+
+def defence_tradeoff(table: pd.DataFrame) -> plt.Figure:
+    """Main-task against backdoor accuracy of every defence (marker) under every attack (panel),
+    from a table with columns attack, aggregator, main_accuracy, backdoor_accuracy (chapter 7).
+    The best place is the bottom right: high main accuracy, no backdoor."""
+    attacks = list(dict.fromkeys(table.attack))
+    fig, axes = plt.subplots(1, len(attacks), figsize=(WIDTH, 3.4), sharex=True, sharey=True, squeeze=False)
+    markers = dict(zip(dict.fromkeys(table.aggregator), "osD^vP*Xhp<>"))
+    for ax, attack in zip(axes.flat, attacks):
+        part = table[table.attack == attack]
+        sns.scatterplot(data=part, x=part.main_accuracy * 100, y=part.backdoor_accuracy * 100, hue="aggregator",
+                        style="aggregator", markers=markers, s=60, ax=ax, legend=ax is axes.flat[-1])
+        ax.set(title=attack, xlabel="main accuracy (%)", ylabel="backdoor accuracy (%)", ylim=(-5, 105))
+    axes.flat[-1].legend(title=None, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,28 @@
+"""Chapter 4 with tiny parameters: a clean run and a run with two attackers sharing the paper's poison."""
+
+import math
+
+import pytest
+
+from flsim import theory
+
+TINY = dict(num_clients=4, samples_per_client=80, num_rounds=2, eval_samples=200, server_share=0.05,
+            num_malicious_values=[0, 2], seeds=[0])
+
+
+def test_chapter_04(run_chapter):
+    values = run_chapter("04_num_malicious", **TINY)
+    assert values["num_runs"] == 2 and values["num_attacked"] == 1
+    assert values["m_low"] == values["m_high"] == 2
+    # Two attackers, step m*r = 20 through 80 samples: 4 poisoned each, 8 in total.
+    assert values["poison_total_low"] == 8
+    assert values["predicted_low"] == pytest.approx(theory.predicted_bias_shift(80, 2, 10, 0.01, 64, 1, 4))
+    assert 0 <= values["clean_backdoor"] <= 1 and 0 <= values["backdoor_max"] <= 1
+    assert values["backdoor_by_m"].startswith("m = 0: ") and "m = 2: " in values["backdoor_by_m"]
+    assert 0 <= values["bias_auc_low"] <= 1 and values["bias_auc_low"] == values["bias_auc_high"]
+    assert values["bias_ratio_low"] > 0 and values["auc_se"] > 0
+    assert values["bias_top_auc"] in (0, 1) and values["bias_top_ratio"] in (0, 1)
+    assert values["best_by_m"].startswith("m = 2: ")
+    assert not math.isnan(values["shift_low"]) and values["shift_fraction_low"] == pytest.approx(
+        values["shift_low"] / values["predicted_low"], rel=1e-6)
+    assert any(word in values["verdict"] for word in ("holds", "does not hold"))
