@@ -78,6 +78,8 @@ def _mark(round_: int, arrays: ArrayRecord) -> MetricRecord | None:
 
 def run(out: Path, cpus_per_client: float) -> None:
     logging.getLogger("flwr").setLevel(logging.WARNING)
+    # On a busy machine Ray's agents take longer than its default 30 s to start, and the raylet aborts.
+    os.environ.setdefault("RAY_agent_register_timeout_ms", "600000")
     start = time.perf_counter()
     run_simulation(server_app=server_app, client_app=client_app, num_supernodes=CLIENTS,
                    backend_config={"client_resources": {"num_cpus": cpus_per_client, "num_gpus": 0.0},

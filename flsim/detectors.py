@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from torch.nn import functional as F
 
 from .analysis import roc_auc
 
@@ -40,15 +39,24 @@ def outliers(scores: torch.Tensor, z: float = 3.0) -> torch.Tensor:
     return robust_z(scores) > z
 
 
+def _gram(updates: torch.Tensor) -> torch.Tensor:
+    """K x K inner products, in float64: one matrix product, and |a|^2 + |b|^2 - 2ab keeps its digits."""
+    updates = updates.double()
+    return updates @ updates.T
+
+
 def cosine_matrix(updates: torch.Tensor) -> torch.Tensor:
-    unit = F.normalize(updates.double(), dim=1)
-    return unit @ unit.T
+    """K x K cosine similarities between the rows (clients) of ``updates``."""
+    gram = _gram(updates)
+    norms = gram.diagonal().sqrt().clamp_min(torch.finfo(gram.dtype).tiny)
+    return gram / norms[:, None] / norms[None, :]
 
 
 def pairwise_sq_distances(updates: torch.Tensor) -> torch.Tensor:
-    """K x K squared L2 distances, row by row (exact: no |a|^2 + |b|^2 - 2ab cancellation)."""
-    updates = updates.double()
-    return torch.stack([(updates - u).square().sum(1) for u in updates])
+    """K x K squared L2 distances between the rows (clients) of ``updates``."""
+    gram = _gram(updates)
+    squares = gram.diagonal()
+    return (squares[:, None] + squares[None, :] - 2 * gram).clamp_min(0).fill_diagonal_(0)
 
 
 def output_bias_max(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice]) -> torch.Tensor:
@@ -71,8 +79,8 @@ def update_norm(weights: torch.Tensor, global_weights: torch.Tensor, layers: dic
 
 def cosine_to_mean(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice]) -> torch.Tensor:
     """1 - cosine between the client's update and the mean update (0: same direction)."""
-    updates = weights - global_weights
-    return 1 - F.cosine_similarity(updates.double(), updates.double().mean(0, keepdim=True), dim=1)
+    with_mean = torch.cat([weights, weights.mean(0, keepdim=True)]) - global_weights  # the mean update last
+    return 1 - cosine_matrix(with_mean)[:-1, -1]
 
 
 def neups(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice]) -> torch.Tensor:

@@ -239,6 +239,13 @@ def label_counts(splits: dict[str, pd.DataFrame], class_names) -> plt.Figure:
     return fig
 
 
+def _log_ticks(ax, values) -> None:
+    """Ticks at 1, 2 and 5 times powers of ten, on limits wide enough (a factor 2.6) to hold one."""
+    ax.set_ylim(values.min() / 1.6, values.max() * 1.6)
+    ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
 def sweep_roles(summary: pd.DataFrame, x: str, layers=None, statistic: str = "max_abs_deviation",
                 xlabel: str | None = None, logx: bool = False) -> plt.Figure:
     """Malicious and benign clients' mean ``statistic`` against the swept ``x``, one panel per tensor,
@@ -260,6 +267,7 @@ def sweep_roles(summary: pd.DataFrame, x: str, layers=None, statistic: str = "ma
         sns.lineplot(data=frame[frame.layer == layer], x=x, y="value", hue="role", palette=ROLE_COLORS,
                      hue_order=list(ROLE_COLORS), marker="o", ax=ax, legend=ax is axes.flat[0])
         ax.set(title=layer, xlabel=xlabel or x, ylabel="", yscale="log", xscale="log" if logx else "linear")
+        _log_ticks(ax, frame[frame.layer == layer].value)
         ax.tick_params(labelsize=7)
     for ax in axes[:, 0]:
         ax.set_ylabel(f"mean {statistic}\n(parameter units)")
@@ -345,6 +353,22 @@ def metric_heatmap(table: pd.DataFrame, label: str, fmt: str = ".2f", vmin: floa
                 cbar_kws={"label": label}, annot_kws={"fontsize": 8})
     ax.set(xlabel=xlabel or table.columns.name or "", ylabel=ylabel or table.index.name or "")
     ax.tick_params(axis="x", rotation=0)
+    ax.tick_params(axis="y", rotation=0)
+    fig.tight_layout()
+    return fig
+
+
+def detector_sweep(frame: pd.DataFrame, x: str, panels: dict[str, str], xlabel: str | None = None,
+                   logx: bool = False) -> plt.Figure:
+    """:func:`sweep_lines` with one line per detector (column ``detector``) and the legend outside
+    the panels (chapter 8)."""
+    fig = sweep_lines(frame, x, panels, hue="detector", xlabel=xlabel)
+    first, last = fig.axes[0], fig.axes[-1]
+    handles, labels = first.get_legend_handles_labels()
+    first.get_legend().remove()
+    last.legend(handles, labels, title=None, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    for ax in fig.axes:
+        ax.set_xscale("log" if logx else "linear")
     fig.tight_layout()
     return fig
 

@@ -201,3 +201,46 @@ def test_a_defended_run_records_decisions_and_detection(tiny_config, tmp_path):
     loaded = flsim.Results.load(median.save(tmp_path / "saved"))
     assert loaded.defence.accepted.isna().all()
     pd.testing.assert_frame_equal(loaded.detection, median.detection)
+
+
+def test_defence_summary_counts_flags_as_a_detector():
+    from flsim.analysis import defence_summary
+
+    rounds = pd.DataFrame(dict(round=[0, 1, 2], main_accuracy=[0.5, 0.6, 0.7], backdoor_accuracy=[0.0, 0.9, 0.2]))
+    defence = pd.DataFrame(dict(round=[1, 1, 1, 2, 2, 2], client=[0, 1, 2] * 2,
+                                malicious=[True, False, False] * 2,
+                                accepted=pd.array([False, True, False, True, True, True], dtype="boolean")))
+    res = flsim.Results(flsim.Config(), rounds, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), defence)
+    summary = defence_summary(res)
+    assert summary == dict(main_accuracy=0.7, backdoor_accuracy=0.2, backdoor_peak=0.9, tpr=0.5, fpr=0.25)
+    res.defence = defence.assign(accepted=pd.array([pd.NA] * 6, dtype="boolean"))
+    assert np.isnan(defence_summary(res)["tpr"]) and np.isnan(defence_summary(res)["fpr"])
+
+
+def test_chapter_7_figures():
+    import matplotlib.pyplot as plt
+
+    from flsim import plots
+
+    table = pd.DataFrame({"semantic": [0.9, np.nan], "trigger": [0.5, 0.7]}, index=["a", "b"])
+    fig = plots.metric_heatmap(table, "ROC-AUC")
+    assert fig.axes[0].get_xlabel() == "" and len(fig.axes) == 2  # the heatmap and its colour bar
+    plt.close(fig)
+    runs = pd.DataFrame(dict(attack=["x", "x", "y", "y"], aggregator=["fedavg", "krum"] * 2,
+                             main_accuracy=[0.7, 0.6, 0.7, 0.5], backdoor_accuracy=[1.0, 0.1, 0.5, 0.0]))
+    fig = plots.defence_tradeoff(runs)
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["x", "y"]
+    assert fig.axes[0].get_xlabel() == "main accuracy (%)"
+    plt.close(fig)
+
+
+def test_detector_sweep_puts_the_legend_outside():
+    import matplotlib.pyplot as plt
+
+    from flsim import plots
+
+    frame = pd.DataFrame(dict(alpha=[0.1, 1.0, 0.1, 1.0], detector=["a", "a", "b", "b"], fpr=[0.3, 0.1, 0.2, 0.0]))
+    fig = plots.detector_sweep(frame, "alpha", {"fpr": "false-positive rate"}, logx=True)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    plt.close(fig)

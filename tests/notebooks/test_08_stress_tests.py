@@ -1,0 +1,33 @@
+"""Chapter 8 with tiny parameters: 5 clients x 60 samples, 2 rounds (3 for the schedules), two defences, one alpha."""
+
+import math
+
+TINY = dict(num_clients=5, samples_per_client=60, num_rounds=2, eval_samples=100, server_share=0.05,
+            schedule_rounds=3, clients_per_round=3, attack_round=2, constrained_defences=["fedavg", "bias_filter"],
+            alphas=[0.3])
+
+
+def test_chapter_08(run_chapter):
+    values = run_chapter("08_stress_tests", **TINY)
+    assert values["num_runs"] == 3 + 2 + 5 + 1  # schedules, constrained defences, adaptive, one alpha
+    assert values["bound"] > 0 and values["norm_bound_factor"] == 1.0
+    assert values["attack_round"] == 2 and values["schedule_rounds_text"] == "3 rounds"
+    for name in ("shot_peak", "shot_next", "shot_final", "pool_peak", "every_peak", "every_final",
+                 "constrained_peak", "unconstrained_peak", "repl_plain_peak", "repl_bias_peak",
+                 "repl_layer_peak", "repl_bias_filter_peak"):
+        assert 0 <= values[name] <= 1, name
+    assert 0 <= values["pool_attacked"] <= 3
+    assert values["shot_half_life"] in ("0 round(s)", "1 round(s)", "more than the run")
+    # The single shot leaves attacker-free rounds, so its clean-round false-positive rate exists.
+    assert 0 <= values["shot_clean_fpr"] <= 1
+    for name in ("constrained_norm_auc", "constrained_paper_auc", "constrained_best_auc", "plain_bias_auc",
+                 "adaptive_bias_auc", "adaptive_new_auc", "adaptive_layer_best_auc", "repl_bias_paper_auc",
+                 "paper_auc_skew", "class_auc_skew", "best_auc_skew"):
+        assert 0 <= values[name] <= 1, name
+    assert values["constrained_best_auc"] >= values["constrained_paper_auc"]
+    assert values["adaptive_new_layer"] != "fc2.bias"
+    assert values["skew_alpha"] == 0.3
+    for name in ("paper_fpr_skew", "paper_fpr_iid", "worst_fpr"):
+        assert 0 <= values[name] <= 1, name
+    assert values["worst_fpr"] >= values["paper_fpr_skew"]
+    assert not math.isnan(values["repl_bias_filter_tpr"])
