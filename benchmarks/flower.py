@@ -76,8 +76,25 @@ def _mark(round_: int, arrays: ArrayRecord) -> MetricRecord | None:
     return None
 
 
+class _ExitOnCrash(logging.Handler):
+    """Flower logs a crash of its simulation runtime and then waits forever: report it and exit."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.errors: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage().strip().splitlines()
+        self.errors.append(message[-1] if message else "")
+        if "crashed" in " ".join(message):
+            print("Flower's simulation runtime crashed: " + " / ".join(dict.fromkeys(self.errors)),
+                  file=sys.stderr, flush=True)
+            os._exit(3)
+
+
 def run(out: Path, cpus_per_client: float) -> None:
     logging.getLogger("flwr").setLevel(logging.WARNING)
+    logging.getLogger("flwr").addHandler(_ExitOnCrash())
     # On a busy machine Ray's agents take longer than its default 30 s to start, and the raylet aborts.
     os.environ.setdefault("RAY_agent_register_timeout_ms", "600000")
     start = time.perf_counter()

@@ -1,11 +1,13 @@
 """How close a training step comes to the machine: samples/s against measured fp32 matmul FLOP/s.
 
-Each trial measures, back to back, the matmul throughput, flsim's training
-(:meth:`flsim.train.FlatTrainer.train` on EPOCH_SAMPLES samples, batch 64) and
-a plain PyTorch training loop on the same samples (``nn.Module``,
-``torch.optim.SGD``, a pre-made batch per step: no DataLoader). Other
-programs running on the machine slow all three alike, so each trial's
-fractions of the peak are comparable; the report is the median over trials.
+Each contestant runs in its own process (flsim's trainer tunes the process's
+memory allocator, which would speed up a plain loop in the same process):
+flsim's training (:meth:`flsim.train.FlatTrainer.train` on EPOCH_SAMPLES
+samples, batch 64) or a plain PyTorch training loop on the same samples
+(``nn.Module``, ``torch.optim.SGD``, a pre-made batch per step: no
+DataLoader). Each trial measures the matmul throughput right before and after
+an epoch, so programs that load the machine slow both alike; the report is the
+median over trials of the fraction.
 """
 
 from __future__ import annotations
@@ -23,15 +25,15 @@ from . import common
 EPOCH_SAMPLES = 640  # ten steps of batch 64
 
 
-def matmul_flops(n: int = 2048, repeats: int = 3) -> float:
+def matmul_flops(n: int = 2048, repeats: int = 3, clock=time.perf_counter) -> float:
     """fp32 FLOP/s of an n x n matrix product (2 n^3 FLOPs), the best of ``repeats``."""
     a, b, c = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
     torch.mm(a, b, out=c)
     best = float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         torch.mm(a, b, out=c)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, clock() - start)
     return 2 * n ** 3 / best
 
 
@@ -56,37 +58,40 @@ def plain_trainer(x, y):
     return epoch
 
 
-def measure(trials: int = 7, contestants=None) -> dict:
-    """Median matmul FLOP/s, samples/s and fraction of the matmul FLOP/s per contestant."""
+def measure(contestant: str, trials: int) -> dict:
+    """Per trial: matmul FLOP/s (the better of the measurements before and after) and samples/s.
+
+    With ``BENCH_THREADS=1`` torch uses one thread and the clock is this
+    thread's CPU time, which other programs on the machine barely disturb.
+    """
+    threads = common.threads()
+    torch.set_num_threads(threads)
+    clock = time.thread_time if threads == 1 else time.perf_counter
     x, y = common.client_data(1, EPOCH_SAMPLES)[0]
-    contestants = contestants or {"flsim": flsim_trainer, "plain PyTorch": plain_trainer}
-    runs = {name: make(x, y) for name, make in contestants.items()}
-    for run in runs.values():
-        run()  # warm-up: oneDNN builds its kernels on first use
+    run = {"flsim": flsim_trainer, "plain": plain_trainer}[contestant](x, y)
+    run()  # warm-up: oneDNN builds its kernels on first use
     flops = common.train_flops_per_sample(common.initial_model())
-    peaks, rates, fractions = [], {n: [] for n in runs}, {n: [] for n in runs}
+    peaks, rates = [], []
     for _ in range(trials):
-        peak = matmul_flops()
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            rates[name].append(EPOCH_SAMPLES / (time.perf_counter() - start))
-        peak = max(peak, matmul_flops())  # the better of the two measurements around the trial
-        peaks.append(peak)
-        for name in runs:
-            fractions[name].append(rates[name][-1] * flops / peak)
-    return dict(
-        matmul_gflops=statistics.median(peaks) / 1e9,
-        train_mflop_per_sample=flops / 1e6,
-        trials=trials,
-        threads=torch.get_num_threads(),
-        contestants={name: dict(samples_per_second=statistics.median(rates[name]),
-                                fraction_of_matmul=statistics.median(fractions[name]))
-                     for name in runs},
-    )
+        before = matmul_flops(clock=clock)
+        start = clock()
+        run()
+        rates.append(EPOCH_SAMPLES / (clock() - start))
+        peaks.append(max(before, matmul_flops(clock=clock)))
+    return dict(contestant=contestant, threads=threads, clock="thread CPU time" if threads == 1 else "wall",
+                train_flop_per_sample=flops, matmul_flops=peaks, samples_per_second=rates,
+                fraction_of_matmul=[r * flops / p for r, p in zip(rates, peaks)])
 
 
-if __name__ == "__main__":
+def summary(record: dict) -> dict:
+    return dict(matmul_gflops=statistics.median(record["matmul_flops"]) / 1e9,
+                samples_per_second=statistics.median(record["samples_per_second"]),
+                fraction_of_matmul=statistics.median(record["fraction_of_matmul"]))
+
+
+if __name__ == "__main__":  # python -m benchmarks.hardware CONTESTANT TRIALS OUT
     import json
+    import sys
+    from pathlib import Path
 
-    print(json.dumps(measure(), indent=2))
+    Path(sys.argv[3]).write_text(json.dumps(measure(sys.argv[1], int(sys.argv[2]))))

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bar: tqdm.auto warns in kernels without ipywidgets
 
 from . import data, detectors, partition
 from .aggregators import Server

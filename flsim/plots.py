@@ -68,7 +68,7 @@ def deviation_heatmap(updates: pd.DataFrame, statistic: str = "max_abs_deviation
     fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, 2.6 * nrows), squeeze=False)
     for ax in axes.flat[len(layers):]:
         ax.axis("off")
-    names = updates.drop_duplicates("client").set_index("client").malicious.sort_index()
+    names = updates.groupby("client").malicious.any()  # starred if it attacks in any round
     for ax, layer in zip(axes.flat, layers):
         grid = updates[updates.layer == layer].pivot(index="client", columns="round", values=statistic)
         sns.heatmap(grid, ax=ax, cmap="viridis", cbar_kws={"pad": 0.03},

@@ -24,3 +24,4 @@ def test_chapter_07(run_chapter):
     for name in ("filter_tpr_semantic", "filter_fpr_mean", "filter_peak_replacement", "filter_tpr_dba"):
         assert 0 <= values[name] <= 1 or math.isnan(values[name]), name
     assert "detector" in values["verdict"]
+    assert 0 <= values["foolsgold_auc_max"] <= 1 and isinstance(values["working_attacks"], str)

@@ -31,3 +31,6 @@ def test_chapter_08(run_chapter):
         assert 0 <= values[name] <= 1, name
     assert values["worst_fpr"] >= values["paper_fpr_skew"]
     assert not math.isnan(values["repl_bias_filter_tpr"])
+    assert values["class_vs_max"] in ("better", "no better")
+    assert values["constrained_cost"] in ("it keeps most of its backdoor", "staying small costs it the backdoor")
+    assert 0 <= values["adaptive_separating"] <= 7 and 0 <= values["plain_separating"] <= 8
