@@ -302,9 +302,10 @@ def layer_ranks(summary: pd.DataFrame, by: str, column: str = "auc") -> pd.DataF
     """Per swept value (rows) and tensor (columns): the tensor's rank by ``column`` of a
     :func:`sweep_summary` table, averaged over seeds first (1 = the largest; chapters 4-6).
 
-    Swept values where ``column`` is NaN for every tensor (no attacker) are left out.
+    Rows in ascending order of the swept value, columns in the model's order; swept
+    values where ``column`` is NaN for every tensor (no attacker) are left out.
     """
-    means = summary.pivot_table(index=by, columns="layer", values=column, sort=False)
+    means = summary.pivot_table(index=by, columns="layer", values=column, sort=False).sort_index()
     return means.dropna(how="all").rank(axis=1, ascending=False, method="min").astype(int)
 
 

@@ -197,6 +197,7 @@ def bias_shift_ratio(frame: pd.DataFrame, label: str = "setting", hue: str = "va
     ax.axhline(1.0, color="black", lw=1, ls="--", label="first-order prediction")
     ax.axhline(0.0, color="black", lw=0.6)
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set(xlabel="predicted shift (logit units, log scale)", ylabel="measured / predicted shift")

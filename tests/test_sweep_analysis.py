@@ -150,3 +150,8 @@ def test_power_law_exponent():
     assert analysis.power_law_exponent(x, 2 / np.sqrt(x)) == pytest.approx(-0.5)
     assert np.isnan(analysis.power_law_exponent(x, x - 0.005))  # a non-positive value
     assert np.isnan(analysis.power_law_exponent([1, 1], [1, 2]))
+
+
+def test_layer_ranks_sorts_the_swept_values():
+    summary = analysis.sweep_summary([fake_results(2), fake_results(1)], by="num_malicious")
+    assert list(analysis.layer_ranks(summary, "num_malicious").index) == [1, 2]
