@@ -27,7 +27,14 @@ book: install
 test: install
 	$(PY) -m pytest
 
-bench: install
+# Speed against a plain PyTorch loop and Flower (benchmarks/README.md); about 15 minutes.
+# Flower goes beside the environment, not into it (see the bench extra in pyproject.toml).
+FLOWER := $(VENV)/flower
+$(FLOWER)/.installed: pyproject.toml
+	$(PY) -m pip install --quiet --upgrade --target $(FLOWER) "flwr[simulation]>=1.20,<2"
+	touch $@
+
+bench: install $(FLOWER)/.installed
 	$(PY) -m benchmarks
 
 clean:

@@ -119,8 +119,12 @@ def flower_section(cases, rows, work: Path) -> list[dict]:
     for clients, samples in cases:
         row = next(r for r in rows if (r["clients"], r["samples"]) == (clients, samples))
         out = work / f"flower-{clients}x{samples}.json"
-        record = run(["-m", "benchmarks.flower", str(clients), str(samples), str(row["rounds"])], out, env,
-                     timeout=1800)
+        for attempt in range(3):  # Ray's start-up times out on a loaded machine now and then
+            record = run(["-m", "benchmarks.flower", str(clients), str(samples), str(row["rounds"])], out, env,
+                         timeout=1800)
+            if "timed out during startup" not in record.get("error", ""):
+                break
+        record["attempts"] = attempt + 1
         entry = dict(clients=clients, samples=samples, rounds=row["rounds"], flower=record)
         if "error" not in record:
             entry.update(

@@ -43,7 +43,7 @@ def flsim_rounds(clients, rounds: int, backend: str, batch: int = common.BATCH):
         generators = [common.flsim_generator(round_, k) for k in range(len(clients))]
         weights = fedavg(trainer.train_clients(weights, clients, common.EPOCHS, generators))
         seconds.append(time.perf_counter() - start)
-    trainer.weights.copy_(weights)
+    trainer.load(weights)
     return trainer.model, seconds, baseline
 
 

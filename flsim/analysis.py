@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from torch.nn import functional as F
 
 from . import theory
 from .attacks import poison_positions
@@ -74,13 +73,7 @@ def client_gradients(trainer, weights: torch.Tensor, datasets) -> torch.Tensor:
     The direction of one full-batch SGD step from the global model (chapter 1);
     ``trainer`` is a :class:`flsim.train.FlatTrainer`, ``datasets`` a list of (x, y).
     """
-    rows = []
-    for x, y in datasets:
-        trainer.weights.copy_(weights)
-        trainer.grads.zero_()
-        F.cross_entropy(trainer.model(x), y).backward()
-        rows.append(trainer.grads.clone())
-    return torch.stack(rows)
+    return torch.stack([trainer.gradient(weights, x, y) for x, y in datasets])
 
 
 def output_layer_zscores(gradients: torch.Tensor, malicious, layers: dict[str, slice], target_class: int,
@@ -114,7 +107,7 @@ def output_layer_zscores(gradients: torch.Tensor, malicious, layers: dict[str, s
 
 @torch.no_grad()
 def _target_probability(trainer, weights: torch.Tensor, x: torch.Tensor, target_class: int) -> torch.Tensor:
-    trainer.weights.copy_(weights)
+    trainer.load(weights)
     return torch.softmax(trainer.model(x), 1)[:, target_class]
 
 

@@ -240,6 +240,14 @@ def label_counts(splits: dict[str, pd.DataFrame], class_names) -> plt.Figure:
     return fig
 
 
+def _swept_x(ax, values, log: bool) -> None:
+    """x ticks at the swept values themselves, labelled plainly; a log scale if ``log``."""
+    values = sorted(set(values))
+    ax.set_xscale("log" if log else "linear")
+    ax.set_xticks(values, labels=[f"{v:g}" for v in values])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+
+
 def _log_ticks(ax, values) -> None:
     """Ticks at 1, 2 and 5 times powers of ten, on limits wide enough (a factor 2.6) to hold one."""
     ax.set_ylim(values.min() / 1.6, values.max() * 1.6)
@@ -267,7 +275,8 @@ def sweep_roles(summary: pd.DataFrame, x: str, layers=None, statistic: str = "ma
     for ax, layer in zip(axes.flat, layers):
         sns.lineplot(data=frame[frame.layer == layer], x=x, y="value", hue="role", palette=ROLE_COLORS,
                      hue_order=list(ROLE_COLORS), marker="o", ax=ax, legend=ax is axes.flat[0])
-        ax.set(title=layer, xlabel=xlabel or x, ylabel="", yscale="log", xscale="log" if logx else "linear")
+        ax.set(title=layer, xlabel=xlabel or x, ylabel="", yscale="log")
+        _swept_x(ax, summary[x], logx)
         _log_ticks(ax, frame[frame.layer == layer].value)
         ax.tick_params(labelsize=7)
     for ax in axes[:, 0]:
@@ -297,7 +306,8 @@ def sweep_layers(summary: pd.DataFrame, x: str, panels: dict[str, str], xlabel: 
                      errorbar=None, marker="o", ax=ax, legend=ax is axes.flat[-1])
         if column in (references or {}):
             ax.axhline(references[column], color="black", lw=1, ls="--")
-        ax.set(xlabel=xlabel or x, ylabel=ylabel, xscale="log" if logx else "linear")
+        ax.set(xlabel=xlabel or x, ylabel=ylabel)
+        _swept_x(ax, summary[x], logx)
     axes.flat[-1].legend(title="tensor", loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.tight_layout()
     return fig
@@ -310,7 +320,7 @@ def sweep_accuracy(runs: pd.DataFrame, x: str, xlabel: str | None = None, logx: 
     fig = sweep_lines(frame, x, {"backdoor": "backdoor accuracy (%),\nmean of the last rounds",
                                  "main": "main-task accuracy (%),\nfinal round"}, xlabel=xlabel)
     for ax in fig.axes:
-        ax.set_xscale("log" if logx else "linear")
+        _swept_x(ax, runs[x], logx)
     fig.axes[0].set_ylim(-2, 102)
     return fig
 
@@ -336,7 +346,8 @@ def sweep_bias_shift(runs: pd.DataFrame, x: str, xlabel: str | None = None, logx
     if not positive:
         ax.axhline(0.0, color="black", lw=0.6)
     ax.set(xlabel=xlabel or x, ylabel="target-class output-bias\ndeviation b_t - mean b (logit units)",
-           xscale="log" if logx else "linear", yscale="log" if positive else "linear")
+           yscale="log" if positive else "linear")
+    _swept_x(ax, runs[x], logx)
     ax.legend(title=None, fontsize=8)
     fig.tight_layout()
     return fig

@@ -17,8 +17,9 @@ from tests.conftest import TINY
 
 distributed = pytest.importorskip("distributed")
 
-# One round: a sweep's runs take a second or two each on an idle 2-core CPU.
-SMALL = {**TINY, "num_rounds": 1}
+# Smaller than TINY (one round, 3 clients x 50 samples): about a second per run on an idle 2-core CPU.
+SMALL = {**TINY, "num_clients": 3, "samples_per_client": 50, "num_rounds": 1, "eval_samples": 100,
+         "server_share": 0.02}
 
 
 def configs(n):
@@ -80,6 +81,42 @@ def cluster(tmp_path_factory):
                                   env={"FLSIM_CACHE": str(worker_cache)}) as cluster:
         cluster.worker_cache = worker_cache
         yield cluster
+
+
+def test_dask_sweep_survives_a_killed_worker(cluster):
+    todo = configs(4)
+    flsim.sweep(todo[:1], workers=1)  # finished before: must not be submitted
+    before = cached_seconds(todo[0])
+    outcome = {}
+
+    def sweep():
+        try:
+            outcome["results"] = flsim.sweep(todo, scheduler=cluster.scheduler_address)
+        except BaseException as error:  # reported by the main thread
+            outcome["error"] = error
+
+    with distributed.Client(cluster, set_as_default=False) as client:
+        thread = threading.Thread(target=sweep)
+        thread.start()
+        deadline = time.monotonic() + 300
+        while not (busy := [w for w, tasks in client.processing().items() if tasks]):
+            assert thread.is_alive() and time.monotonic() < deadline, "no run ever started on the cluster"
+            time.sleep(0.05)
+        victim = client.run(os.getpid, workers=busy[:1])[busy[0]]
+        os.kill(victim, signal.SIGKILL)  # mid-run: the scheduler reschedules its task
+        thread.join(timeout=600)
+        assert victim not in client.run(os.getpid).values()  # the nanny started a fresh worker process
+    assert not thread.is_alive() and "error" not in outcome, outcome.get("error")
+    results = outcome["results"]
+    assert [r.config for r in results] == todo
+    assert results[0].rounds.seconds.tolist() == before
+    assert not (cluster.worker_cache / results_module.cache_path(todo[0]).name).exists()
+    for config, result in zip(todo[1:], results[1:]):
+        # Cached as it finished, by the worker (its own disk) and here.
+        assert (cluster.worker_cache / results_module.cache_path(config).name / "config.json").exists()
+        pd.testing.assert_frame_equal(results_module.load_cached(config).updates, result.updates)
+    assert_close_results(results[1], flsim.run(todo[1], cache=False))
+    assert len({r.rounds.main_loss.iloc[-1] for r in results}) == 4  # four different seeds, four runs
 
 
 def test_scheduler_from_the_environment(cluster, monkeypatch):

@@ -155,3 +155,11 @@ def test_power_law_exponent():
 def test_layer_ranks_sorts_the_swept_values():
     summary = analysis.sweep_summary([fake_results(2), fake_results(1)], by="num_malicious")
     assert list(analysis.layer_ranks(summary, "num_malicious").index) == [1, 2]
+
+
+def test_sweep_figures_tick_the_swept_values(runs, closing):
+    summary = analysis.sweep_summary(runs, by="num_malicious")
+    for fig in (plots.sweep_roles(summary, "num_malicious"),
+                plots.sweep_accuracy(analysis.sweep_runs(runs, by="num_malicious"), "num_malicious")):
+        ax = fig.axes[0]
+        assert list(ax.get_xticks()) == [0, 1] and [t.get_text() for t in ax.get_xticklabels()] == ["0", "1"]

@@ -14,6 +14,7 @@ def test_chapter_04(run_chapter):
     values = run_chapter("04_num_malicious", **TINY)
     assert values["num_runs"] == 2 and values["num_attacked"] == 1
     assert values["m_low"] == values["m_high"] == 2
+    assert values["local_steps"] == 2  # 80 samples in batches of 64
     # Two attackers, step m*r = 20 through 80 samples: 4 poisoned each, 8 in total.
     assert values["poison_total_low"] == 8
     assert values["predicted_low"] == pytest.approx(theory.predicted_bias_shift(80, 2, 10, 0.01, 64, 1, 4))

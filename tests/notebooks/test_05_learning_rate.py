@@ -19,3 +19,4 @@ def test_chapter_05(run_chapter):
     assert values["exponent_sd"] > 0
     assert math.isnan(values["exponent_shift"]) or -3 < values["exponent_shift"] < 3
     assert "exponent of the bias shift" in values["verdict"]
+    assert values["backdoor_note"].startswith("it took hold")

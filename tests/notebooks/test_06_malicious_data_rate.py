@@ -16,3 +16,5 @@ def test_chapter_06(run_chapter):
     assert 0 <= values["bias_top_auc"] <= 2 and values["auc_se"] > 0
     assert math.isnan(values["exponent_shift"]) or -3 < values["exponent_shift"] < 3
     assert "with the dose" in values["verdict"]
+    assert (values["r_high_dose"], values["r_low_dose"]) == (2, 10)
+    assert 0 <= values["min_auc_high_dose"] <= 1 and 1 <= values["bias_ratio_rank_high_dose"] <= 8
