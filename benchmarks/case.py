@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from flsim.aggregators import fedavg
-from flsim.train import make_trainer
+from flsim.train import make_trainer, round_matrix
 
 from . import common
 
@@ -37,11 +37,12 @@ def flsim_rounds(clients, rounds: int, backend: str, batch: int = common.BATCH):
     weights = trainer.weights.clone()
     trainer.train(weights, *[t[:batch] for t in clients[0]], 1, torch.Generator())  # warm-up, discarded
     baseline = common.reset_peak_rss()
+    round_weights = round_matrix(len(clients), weights)  # allocated once, as flsim.simulate does
     seconds = []
     for round_ in range(1, rounds + 1):
         start = time.perf_counter()
         generators = [common.flsim_generator(round_, k) for k in range(len(clients))]
-        weights = fedavg(trainer.train_clients(weights, clients, common.EPOCHS, generators))
+        weights = fedavg(trainer.train_clients(weights, clients, common.EPOCHS, generators, out=round_weights))
         seconds.append(time.perf_counter() - start)
     trainer.load(weights)
     return trainer.model, seconds, baseline

@@ -16,7 +16,7 @@ from .config import Config
 from .metrics import STATISTICS, output_bias_deviation, update_statistics
 from .models import PaperCNN
 from .results import Results, cache_path, load_cached
-from .train import make_trainer
+from .train import make_trainer, round_matrix
 
 
 def run(config: Config, cache: bool = True, progress: bool = False) -> Results:
@@ -145,6 +145,7 @@ def simulate(config: Config, progress: bool = False) -> Results:
     global_weights = trainer.train(trainer.weights.clone(), *server_data, config.local_epochs, batch_order(0, 0))
     rounds = [evaluate(global_weights, 0, start)]
     updates, biases, detection, defence = [], [], [], []
+    round_weights = round_matrix(config.num_chosen, global_weights)  # reused: fresh memory costs page faults
     for round_ in tqdm(range(1, config.num_rounds + 1), desc="rounds", disable=not progress):
         start = time.perf_counter()
         chosen = _choose(config, round_, choice_rng)
@@ -152,14 +153,14 @@ def simulate(config: Config, progress: bool = False) -> Results:
         malicious = (chosen < config.attackers) & attacking
         client_data[:config.attackers] = poisoned_data if attacking else clean_data[:config.attackers]
         weights = trainer.train_clients(global_weights, [client_data[c] for c in chosen], config.local_epochs,
-                                        [batch_order(round_, c + 1) for c in chosen])
+                                        [batch_order(round_, c + 1) for c in chosen], out=round_weights)
         weights = _attack_submissions(config, weights, global_weights, chosen, malicious, trainer.layers,
                                       honest=lambda client: train_clean(client, round_))
         stats = update_statistics(weights, global_weights, trainer.layers)
         bias = output_bias_deviation(weights, trainer.layers["fc2.bias"])
         scores = detectors.score_all(weights, global_weights, trainer.layers)
         aggregation = server.aggregate(weights, global_weights, chosen)
-        global_weights = aggregation.weights
+        global_weights = aggregation.weights.clone()  # may be a row of round_weights (Krum), overwritten next round
         rounds.append(evaluate(global_weights, round_, start))
         updates.append(_update_rows(round_, chosen, malicious, layer_names, stats))
         biases.append(_bias_rows(round_, chosen, malicious, bias))

@@ -51,9 +51,10 @@ def keep_freed_memory() -> bool:
 def round_matrix(clients: int, like: torch.Tensor) -> torch.Tensor:
     """An uninitialised clients x parameters matrix for a round's weights.
 
-    Large ones are backed by transparent huge pages where Linux offers them on
-    request: touching fresh memory 4 KiB at a time costs about 2 ms per model
-    of the paper CNN in page faults, more than training a 10-sample client.
+    Fresh memory costs page faults on first touch: 2 to 5 ms per model of the
+    paper CNN on our 2-core machine, more than training a 10-sample client. So
+    a simulation allocates one matrix and reuses it every round, and large ones
+    are backed by transparent huge pages where Linux offers them on request.
     """
     matrix = like.new_empty(clients, like.numel())
     huge = 2 << 20
@@ -63,6 +64,15 @@ def round_matrix(clients: int, like: torch.Tensor) -> torch.Tensor:
         if last > first:
             _madvise(first, last - first, 14)  # MADV_HUGEPAGE; a refusal changes nothing
     return matrix
+
+
+def _round_rows(out: torch.Tensor | None, clients: int, start: torch.Tensor) -> torch.Tensor:
+    if out is None:
+        return round_matrix(clients, start)
+    if out.shape[0] < clients or out.shape[1:] != start.shape:
+        raise ValueError(f"out has shape {tuple(out.shape)}; a round of {clients} clients needs at least "
+                         f"({clients}, {start.numel()})")
+    return out[:clients]
 
 
 def _libc_madvise():
@@ -159,9 +169,14 @@ class FlatTrainer:
         return self.weights
 
     def train_clients(self, start: torch.Tensor, datasets: list[tuple[torch.Tensor, torch.Tensor]],
-                      epochs: int, generators: list[torch.Generator]) -> torch.Tensor:
-        """A round: each client's weights after local training from ``start`` (clients x parameters)."""
-        weights = round_matrix(len(datasets), start)
+                      epochs: int, generators: list[torch.Generator], out: torch.Tensor | None = None) -> torch.Tensor:
+        """A round: each client's weights after local training from ``start`` (clients x parameters).
+
+        Trains in the first rows of ``out`` if given (a buffer reused round after
+        round, see :func:`round_matrix`; ``start`` must not be one of its rows),
+        else in a new matrix.
+        """
+        weights = _round_rows(out, len(datasets), start)
         for row, (x, y), generator in zip(weights, datasets, generators):
             self.train(start, x, y, epochs, generator, out=row)
         return weights
@@ -202,8 +217,8 @@ class BatchedTrainer(FlatTrainer):
         losses = F.cross_entropy(functional_call(self.model, params, (x,)), y, reduction="none")
         return (losses * mask).sum() / mask.sum().clamp(min=1)
 
-    def train_clients(self, start, datasets, epochs, generators):
-        weights = round_matrix(len(datasets), start)
+    def train_clients(self, start, datasets, epochs, generators, out=None):
+        weights = _round_rows(out, len(datasets), start)
         size = self.chunk_size(datasets)
         self.model.train()
         for first in range(0, len(datasets), size):
@@ -302,11 +317,11 @@ class AutoTrainer(BatchedTrainer):
         super().__init__(model, lr, batch_size)
         self.backend = None
 
-    def train_clients(self, start, datasets, epochs, generators):
+    def train_clients(self, start, datasets, epochs, generators, out=None):
         if self.backend is None:
             self.backend = self._faster_backend(start, datasets)
         train = BatchedTrainer.train_clients if self.backend == "batched" else FlatTrainer.train_clients
-        return train(self, start, datasets, epochs, generators)
+        return train(self, start, datasets, epochs, generators, out)
 
     def _faster_backend(self, start, datasets, steps: int = 3) -> str:
         """Seconds per client-step of each backend, on the first client's data, replicated."""

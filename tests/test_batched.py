@@ -93,3 +93,17 @@ def test_a_run_on_the_batched_backend_matches_the_sequential_run(monkeypatch):
     pd.testing.assert_frame_equal(batched.rounds.drop(columns="seconds"), sequential.rounds.drop(columns="seconds"),
                                   check_exact=False, rtol=1e-4, atol=1e-6)
     pd.testing.assert_frame_equal(batched.updates, sequential.updates, check_exact=False, rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("trainer_class", [FlatTrainer, BatchedTrainer])
+def test_a_reused_round_buffer_gives_the_same_round(trainer_class):
+    start, fresh = train_round(trainer_class)
+    trainer = trainer_class(PaperCNN((1, 12, 12)).double(), lr=0.1, batch_size=8)
+    buffer = torch.full((len(SIZES) + 2, start.numel()), float("nan"), dtype=start.dtype)
+    for _ in range(2):  # the second round overwrites the first in place
+        datasets, generators = round_inputs()
+        reused = trainer.train_clients(start, datasets, 2, generators, out=buffer)
+        assert reused.data_ptr() == buffer.data_ptr()
+        torch.testing.assert_close(reused, fresh, rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"out has shape \(2, "):
+        trainer.train_clients(start, datasets, 2, generators, out=buffer[:2])
