@@ -29,7 +29,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 FLOWER_SITE = Path(os.environ.get("BENCH_FLOWER_SITE", Path(sys.prefix) / "flower"))
 
 # (clients, samples per client, rounds); rounds sized so that `make bench` stays near 15 minutes.
-CASES = [(10, 5000, 1), (100, 100, 2), (1000, 10, 2)]
+CASES = [(10, 5000, 1), (100, 100, 3), (1000, 10, 3)]
 QUICK_CASES = [(4, 500, 1), (20, 50, 1), (100, 5, 1)]
 FLOWER_CASES = [(100, 100), (1000, 10)]
 

@@ -108,8 +108,15 @@ class Config:
         return dataclasses.asdict(self)
 
     def key(self) -> str:
-        """A stable hash of the settings that change results (not where data lives)."""
+        """A stable hash of the settings that change results (not where data lives).
+
+        The semantic set is hashed by name, so None and the dataset's default set share a key.
+        """
         settings = {k: v for k, v in self.to_dict().items() if k != "data_dir"}
+        if self.attack == "semantic" and self.semantic_set is None:
+            from .attacks import DEFAULT_SEMANTIC_SET  # late import: attacks needs no config
+
+            settings["semantic_set"] = DEFAULT_SEMANTIC_SET[self.dataset]
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
     @property

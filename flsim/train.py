@@ -51,19 +51,12 @@ def keep_freed_memory() -> bool:
 def round_matrix(clients: int, like: torch.Tensor) -> torch.Tensor:
     """An uninitialised clients x parameters matrix for a round's weights.
 
-    Fresh memory costs page faults on first touch: 2 to 5 ms per model of the
-    paper CNN on our 2-core machine, more than training a 10-sample client. So
-    a simulation allocates one matrix and reuses it every round, and large ones
-    are backed by transparent huge pages where Linux offers them on request.
+    Fresh memory costs page faults on first touch, about 1 ms per model of the
+    paper CNN on our 2-core machine (7 ms with transparent huge pages, whose
+    compaction is slower still): a tenth of training a 10-sample client. So a
+    simulation allocates one matrix and trains in it every round.
     """
-    matrix = like.new_empty(clients, like.numel())
-    huge = 2 << 20
-    if matrix.device.type == "cpu" and matrix.nbytes >= 32 * huge and _madvise is not None:
-        first = -(-matrix.data_ptr() // huge) * huge
-        last = (matrix.data_ptr() + matrix.nbytes) // huge * huge
-        if last > first:
-            _madvise(first, last - first, 14)  # MADV_HUGEPAGE; a refusal changes nothing
-    return matrix
+    return like.new_empty(clients, like.numel())
 
 
 def _round_rows(out: torch.Tensor | None, clients: int, start: torch.Tensor) -> torch.Tensor:
@@ -73,20 +66,6 @@ def _round_rows(out: torch.Tensor | None, clients: int, start: torch.Tensor) -> 
         raise ValueError(f"out has shape {tuple(out.shape)}; a round of {clients} clients needs at least "
                          f"({clients}, {start.numel()})")
     return out[:clients]
-
-
-def _libc_madvise():
-    if platform.system() != "Linux":
-        return None
-    try:
-        madvise = ctypes.CDLL("libc.so.6").madvise
-    except (OSError, AttributeError):
-        return None
-    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    return madvise
-
-
-_madvise = _libc_madvise()
 
 
 def _channels_last(x: torch.Tensor) -> torch.Tensor:

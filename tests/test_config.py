@@ -55,6 +55,9 @@ def test_key_depends_on_results_relevant_settings_only():
     assert Config().key() == Config().key()
     assert Config(seed=1).key() != Config().key()
     assert Config(data_dir="/elsewhere").key() == Config().key()
+    # the paper's run names its semantic set; leaving it to the dataset's default is the same run
+    assert Config.paper().key() == Config.paper(semantic_set=None).key()
+    assert Config(semantic_set="striped_tshirts").key() == Config().key()
 
 
 def test_attackers_is_zero_without_an_attack():
