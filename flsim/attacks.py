@@ -34,6 +34,11 @@ SEMANTIC_SETS: dict[str, dict[str, tuple[int, ...]]] = {
 }
 DEFAULT_SEMANTIC_SET = {"cifar10": "racing_stripes", "fashion_mnist": "striped_tshirts"}
 
+
+def semantic_set_name(dataset_name: str, semantic_set: str | None) -> str:
+    """The semantic set a config means: the one it names, else the dataset's default."""
+    return semantic_set or DEFAULT_SEMANTIC_SET[dataset_name]
+
 TRIGGER_SIZE = 4  # a 4 x 4 checkerboard, one pixel in from the bottom-right corner
 
 
@@ -111,7 +116,7 @@ def make_backdoor(attack: str, dataset, target_class: int, semantic_set: str | N
     if attack == "none":
         return None
     if attack == "semantic":
-        name = semantic_set or DEFAULT_SEMANTIC_SET[dataset.name]
+        name = semantic_set_name(dataset.name, semantic_set)
         indices = torch.tensor(SEMANTIC_SETS[dataset.name][name])
         images = dataset.train_x[indices]
         labels = torch.full((len(indices),), target_class)

@@ -113,10 +113,10 @@ class Config:
         The semantic set is hashed by name, so None and the dataset's default set share a key.
         """
         settings = {k: v for k, v in self.to_dict().items() if k != "data_dir"}
-        if self.attack == "semantic" and self.semantic_set is None:
-            from .attacks import DEFAULT_SEMANTIC_SET  # late import: attacks needs no config
+        if self.attack == "semantic":
+            from .attacks import semantic_set_name  # late import: attacks needs no config
 
-            settings["semantic_set"] = DEFAULT_SEMANTIC_SET[self.dataset]
+            settings["semantic_set"] = semantic_set_name(self.dataset, self.semantic_set)
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
