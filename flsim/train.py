@@ -1,26 +1,33 @@
-"""Local training with plain SGD: one client at a time, or a round's clients together (chapter 2).
+"""Local training with plain SGD: a client per core, or a round's clients together (chapter 2).
 
-:class:`FlatTrainer` trains one reusable model from flat weight vectors, so
+:class:`FlatTrainer` trains reusable models from flat weight vectors, so
 loading the global weights, an SGD step and reading a client's result are each
-a few tensor operations, and no model is copied per client.
+a few tensor operations, and no model is copied per client; on CPU it trains
+as many clients at once as torch has threads, each client on one thread.
 :class:`BatchedTrainer` trains many clients at once with ``torch.func``
 (``vmap`` over stacked parameters), the fast path on a GPU. Both take each
 client's batches in the same order, so they agree up to float rounding;
 :func:`make_trainer` picks one.
 
-What makes the CPU step fast (measured on the paper CNN, batch 64, see
-benchmarks/): convolution weights are kept channels-last, the layout oneDNN's
-kernels want, and glibc is told to keep freed memory (otherwise every step
-page-faults its activations in afresh, ~9000 faults per step).
+What makes the CPU round fast (measured on the paper CNN, see benchmarks/):
+the model's written-out SGD step (:meth:`flsim.models.PaperCNN.sgd_step`, no
+autograd graph); convolution weights kept channels-last, the layout oneDNN's
+kernels want; glibc told to keep freed memory (otherwise every step
+page-faults its activations in afresh, ~9000 faults per step); and a client
+per core, since a batch of 10 or 64 images keeps one core busier than it
+keeps two.
 """
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import functools
 import os
 import platform
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import nn
@@ -101,6 +108,8 @@ class FlatTrainer:
                     p.data = p.data.clone(memory_format=torch.channels_last)
         self.weights = torch.cat([p.detach().reshape(-1) for p in self.params])
         self.load(self.weights)
+        self._replicas = threading.local()
+        self._pool: tuple[int, ThreadPoolExecutor] | None = None
 
     def load(self, weights: torch.Tensor) -> None:
         """Point the model at ``weights``: its parameters become views into it (copies, for the channels-last ones)."""
@@ -120,6 +129,9 @@ class FlatTrainer:
                     self.weights[part].view_as(p).copy_(p)
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        if hasattr(self.model, "sgd_step"):  # the model's own written-out step: the same result, faster
+            self.model.sgd_step(x, y, self.lr)
+            return
         grads = torch.autograd.grad(F.cross_entropy(self.model(x), y), self.params)
         with torch.no_grad():
             torch._foreach_add_(self.params, grads, alpha=-self.lr)
@@ -154,11 +166,36 @@ class FlatTrainer:
         Trains in the first rows of ``out`` if given (a buffer reused round after
         round, see :func:`round_matrix`; ``start`` must not be one of its rows),
         else in a new matrix.
+
+        On CPU every client trains on one thread, and the round's clients are
+        shared out among ``torch.get_num_threads()`` threads, each with its own
+        model: a small batch keeps one core busier than it keeps two, and a
+        client's result does not depend on how many cores the machine has.
         """
         weights = _round_rows(out, len(datasets), start)
-        for row, (x, y), generator in zip(weights, datasets, generators):
-            self.train(start, x, y, epochs, generator, out=row)
+        jobs = list(zip(weights, datasets, generators))
+        if start.device.type != "cpu":
+            for row, (x, y), generator in jobs:
+                self.train(start, x, y, epochs, generator, out=row)
+            return weights
+        threads = torch.get_num_threads()
+        if self._pool is None or self._pool[0] != threads:
+            self._pool = threads, ThreadPoolExecutor(threads, thread_name_prefix="flsim-client")
+        try:
+            for _ in self._pool[1].map(lambda job: self._replica().train(start, *job[1], epochs, job[2], out=job[0]),
+                                       jobs):
+                pass
+        finally:
+            torch.set_num_threads(threads)  # a new worker's set_num_threads(1) also set the default for new threads
         return weights
+
+    def _replica(self) -> FlatTrainer:
+        """This thread's own single-threaded trainer, on a copy of the model (made once per thread)."""
+        replica = getattr(self._replicas, "trainer", None)
+        if replica is None:
+            torch.set_num_threads(1)
+            replica = self._replicas.trainer = FlatTrainer(copy.deepcopy(self.model), self.lr, self.batch_size)
+        return replica
 
     @torch.inference_mode()
     def evaluate(self, weights: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
@@ -275,8 +312,8 @@ class BatchedTrainer(FlatTrainer):
 def make_trainer(model: nn.Module, lr: float, batch_size: int, backend: str | None = None) -> FlatTrainer:
     """The trainer for ``backend``: "sequential", "batched" or "auto" (default: ``$FLSIM_BACKEND``, else "auto").
 
-    "auto" is sequential on CPU, where one client's batch already keeps the
-    cores busy; on CUDA it is the faster of the two, timed on the first round.
+    "auto" is sequential on CPU, where it trains a client per core; on CUDA
+    it is the faster of the two, timed on the first round.
     """
     backend = backend or os.environ.get("FLSIM_BACKEND") or "auto"
     if backend not in BACKENDS:

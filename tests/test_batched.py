@@ -54,12 +54,35 @@ def test_batched_chunks_give_the_same_round(monkeypatch):
     assert torch.allclose(chunked, whole, rtol=0, atol=1e-12)
 
 
-def test_sequential_round_is_one_client_at_a_time():
+@pytest.fixture
+def threads():
+    """Sets torch's thread count for the test, and puts it back."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+def test_sequential_round_trains_each_client_alone_on_one_thread(threads):
     start, weights = train_round(FlatTrainer, epochs=1)
     trainer = FlatTrainer(PaperCNN((1, 12, 12)).double(), lr=0.1, batch_size=8)
     datasets, generators = round_inputs()
+    threads(1)
     alone = trainer.train(start, *datasets[3], 1, generators[3])
     assert torch.equal(weights[3], alone)
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_a_round_does_not_depend_on_the_number_of_threads(threads, count):
+    """Clients are shared out among the threads, each trained on one: the same bits on any machine."""
+    threads(2)
+    _, two = train_round(FlatTrainer)
+    threads(count)
+    torch.manual_seed(0)
+    trainer = FlatTrainer(PaperCNN((1, 12, 12)).double(), lr=0.1, batch_size=8)
+    start = trainer.weights.clone()
+    for _ in range(2):  # the second round reuses the worker threads and their models
+        assert torch.equal(trainer.train_clients(start, round_inputs()[0], 2, round_inputs()[1]), two)
+    assert torch.get_num_threads() == count
 
 
 def test_auto_backend_times_both_and_keeps_the_results():

@@ -1,7 +1,9 @@
+import copy
 import math
 
 import pytest
 import torch
+from torch.nn import functional as F
 
 from flsim.models import PaperCNN
 
@@ -29,3 +31,25 @@ def test_keras_initialisation():
         assert w.abs().max() <= limit
         assert w.std().item() == pytest.approx(limit / math.sqrt(3), rel=0.15)  # std of U(-l, l)
         assert layer.bias.eq(0).all()
+
+
+@pytest.mark.parametrize("shape, batch", [((1, 28, 28), 64), ((1, 28, 28), 1), ((3, 32, 32), 10), ((1, 9, 9), 7)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_the_written_out_sgd_step_is_autograds_bit_for_bit(shape, batch, channels_last):
+    torch.manual_seed(0)
+    model = PaperCNN(shape)
+    x, y = torch.rand(batch, *shape), torch.randint(0, 10, (batch,))
+    x[0, 0, :4, :4] = 0.5  # equal inputs: ties in the max-pooling windows
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    reference = copy.deepcopy(model)
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.1)
+    for _ in range(3):
+        model.sgd_step(x, y, lr=0.1)
+        optimizer.zero_grad()
+        F.cross_entropy(reference(x), y).backward()
+        optimizer.step()
+    for (name, p), q in zip(model.named_parameters(), reference.parameters()):
+        assert torch.equal(p, q), name
+    assert not any(p.grad is not None for p in model.parameters())  # no graph, no .grad

@@ -1,5 +1,6 @@
 import copy
 
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -7,9 +8,15 @@ from flsim.models import PaperCNN
 from flsim.train import FlatTrainer
 
 
-def test_flat_sgd_equals_torch_sgd():
+def small_mlp():
+    """A model without a written-out ``sgd_step``: the trainer falls back to autograd."""
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(144, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10))
+
+
+@pytest.mark.parametrize("make_model", [lambda: PaperCNN((1, 12, 12)), small_mlp], ids=["PaperCNN", "autograd"])
+def test_flat_sgd_equals_torch_sgd(make_model):
     torch.manual_seed(0)
-    model = PaperCNN((1, 12, 12))
+    model = make_model()
     reference = copy.deepcopy(model)
     trainer = FlatTrainer(model, lr=0.1, batch_size=8)
     x, y = torch.rand(20, 1, 12, 12), torch.randint(0, 10, (20,))
