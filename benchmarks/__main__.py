@@ -105,9 +105,10 @@ def summarise_case(clients, samples, rounds, records) -> dict:
                model_mb=common.model_bytes() / 2 ** 20,
                raw={c: [{k: v for k, v in r.items() if k != "file"} for r in rs] for c, rs in records.items()},
                _files={c: Path(r["file"]) for c, r in first.items()})
-    if "flsim-single" in seconds:  # the same steps without the clients: the rest is per-client work
+    if "flsim-single" in seconds:  # the same steps with fewer clients: the difference is per-client work
         row["per_client_overhead_ms"] = {
-            c: 1000 * (seconds[c] - seconds[f"{c}-single"]) / clients for c in ("flsim", "plain")}
+            c: 1000 * (seconds[c] - seconds[f"{c}-single"]) / (clients - first[f"{c}-single"]["trained_clients"])
+            for c in ("flsim", "plain")}
     if "flsim-batched" in seconds:
         row["speedup_batched_vs_plain"] = seconds["plain"] / seconds["flsim-batched"]
     return row

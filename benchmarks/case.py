@@ -8,9 +8,10 @@ Contestants:
 - ``flsim-batched``: flsim's batched backend (vmap over the clients), forced.
 - ``plain``: the loop users commonly write: per client a deep copy of the
   global model, a DataLoader and an optimizer; the state dicts are averaged.
-- ``flsim-single`` / ``plain-single``: one client holding all CLIENTS x SAMPLES
-  samples, trained with batches of SAMPLES (at most 64): the same training
-  steps as the case without the per-client work, for per-client overhead.
+- ``flsim-single`` / ``plain-single``: the case's CLIENTS x SAMPLES samples
+  held by as few clients as train at once (flsim: one per thread; plain: one),
+  trained with batches of SAMPLES (at most 64): the same training steps as the
+  case without most of its clients, for the per-client overhead.
 
 Writes a JSON record (round seconds, accuracy, peak memory) to OUT and the
 final global weights next to it (OUT with suffix .pt).
@@ -35,7 +36,8 @@ from . import common
 def flsim_rounds(clients, rounds: int, backend: str, batch: int = common.BATCH):
     trainer = make_trainer(common.initial_model(), common.LR, batch, backend=backend)
     weights = trainer.weights.clone()
-    trainer.train(weights, *[t[:batch] for t in clients[0]], 1, torch.Generator())  # warm-up, discarded
+    warm_up = [tuple(t[:batch] for t in client) for client in clients[:torch.get_num_threads()]]
+    trainer.train_clients(weights, warm_up, 1, [torch.Generator() for _ in warm_up])  # starts the threads; discarded
     baseline = common.reset_peak_rss()
     round_weights = round_matrix(len(clients), weights)  # allocated once, as flsim.simulate does
     seconds = []
@@ -68,8 +70,9 @@ def plain_rounds(clients, rounds: int, batch: int = common.BATCH):
 
 def main(contestant: str, num_clients: int, samples: int, rounds: int, out: Path) -> None:
     clients = common.client_data(num_clients, samples)
-    if contestant.endswith("-single"):  # the case's steps, without the clients
-        clients = [tuple(torch.cat(parts) for parts in zip(*clients))]
+    if contestant.endswith("-single"):  # the case's steps, without most of the clients
+        together = torch.get_num_threads() if contestant.startswith("flsim") else 1
+        clients = [tuple(torch.cat(parts) for parts in zip(*clients[k::together])) for k in range(together)]
         batch = min(samples, common.BATCH)
     else:
         batch = common.BATCH
@@ -83,8 +86,8 @@ def main(contestant: str, num_clients: int, samples: int, rounds: int, out: Path
         raise SystemExit(f"unknown contestant {contestant!r}")
     peak = common.peak_rss_bytes()
     torch.save(common.flat(model), out.with_suffix(".pt"))
-    record = dict(contestant=contestant, clients=num_clients, samples=samples, rounds=rounds,
-                  round_seconds=seconds, accuracy=common.accuracy(model, test_x, test_y),
+    record = dict(contestant=contestant, clients=num_clients, trained_clients=len(clients), samples=samples,
+                  rounds=rounds, round_seconds=seconds, accuracy=common.accuracy(model, test_x, test_y),
                   peak_extra_bytes=peak - baseline, data_bytes=sum(x.nbytes + y.nbytes for x, y in clients),
                   threads=torch.get_num_threads())
     out.write_text(json.dumps(record))

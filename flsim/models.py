@@ -48,10 +48,11 @@ class PaperCNN(nn.Module):
         """One SGD step on the mean cross-entropy of (x, y), with the backward pass written out.
 
         Bit for bit the step autograd and ``torch.optim.SGD`` take (the same
-        kernels in the same order; tests/test_models.py), and 1.1-1.4x faster
-        on CPU: no graph is recorded, and the second ReLU runs after the
-        pooling, on a quarter of the values (max-pooling and ReLU commute, and
-        so do their gradients, ties included).
+        kernels in the same order; tests/test_models.py), and faster on CPU
+        (on Fashion-MNIST: 1.05x at batch 64 and 1.13x at batch 10 on one
+        thread, 1.2x on two): no graph is recorded, and the second ReLU runs after
+        the pooling, on a quarter of the values (max-pooling and ReLU commute,
+        and so do their gradients, ties included).
         """
         conv1, conv2, fc1, fc2 = self.conv1, self.conv2, self.fc1, self.fc2
         a1 = torch.relu_(conv1(x))
@@ -67,8 +68,9 @@ class PaperCNN(nn.Module):
                                    torch.tensor(float(len(x)), dtype=x.dtype, device=x.device))
         g_logits = aten._log_softmax_backward_data(g, log_p, 1, log_p.dtype)
         g_h = aten.threshold_backward(g_logits @ fc2.weight, h, 0)
-        g_a2 = aten.threshold_backward((g_h @ fc1.weight).view_as(pooled), pooled, 0)
-        g_z2 = aten.max_pool2d_with_indices_backward(g_a2, z2, [2, 2], [2, 2], [0, 0], [1, 1], False, where)
+        g_a2 = aten.threshold_backward(g_h @ fc1.weight, a2, 0)  # on the flat copy, whose layout the gradient has
+        g_pooled = torch.empty_like(pooled).copy_(g_a2.view_as(pooled))  # in the layout pooling's backward is fast in
+        g_z2 = aten.max_pool2d_with_indices_backward(g_pooled, z2, [2, 2], [2, 2], [0, 0], [1, 1], False, where)
         same = dict(stride=[1, 1], padding=[1, 1], dilation=[1, 1], transposed=False, output_padding=[0, 0], groups=1)
         g_a1, g_w2, g_b2 = aten.convolution_backward(g_z2, a1, conv2.weight, [conv2.out_channels], **same,
                                                      output_mask=[True, True, True])
