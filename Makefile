@@ -21,8 +21,12 @@ $(STAMP): pyproject.toml
 data:
 	@test -f $(FMNIST) || { apt-get update -q && apt-get install -y -q dataset-fashion-mnist; }
 
+# Sphinx re-executes only the chapters whose text changed; after a change to flsim, all of them.
+BUILT  := _build/.flsim-built
 book: install
-	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going
+	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going \
+		$(if $(wildcard $(BUILT)),$(if $(shell find flsim -name '*.py' -newer $(BUILT)),--all),--all)
+	touch $(BUILT)
 
 test: install
 	$(PY) -m pytest

@@ -72,6 +72,8 @@ def _round_rows(out: torch.Tensor | None, clients: int, start: torch.Tensor) -> 
     if out.shape[0] < clients or out.shape[1:] != start.shape:
         raise ValueError(f"out has shape {tuple(out.shape)}; a round of {clients} clients needs at least "
                          f"({clients}, {start.numel()})")
+    if start.untyped_storage().data_ptr() == out.untyped_storage().data_ptr():
+        raise ValueError("start shares memory with out, which the round overwrites; pass start.clone()")
     return out[:clients]
 
 
@@ -164,7 +166,7 @@ class FlatTrainer:
         """A round: each client's weights after local training from ``start`` (clients x parameters).
 
         Trains in the first rows of ``out`` if given (a buffer reused round after
-        round, see :func:`round_matrix`; ``start`` must not be one of its rows),
+        round, see :func:`round_matrix`; ``start`` must not share its memory),
         else in a new matrix.
 
         On CPU every client trains on one thread, and the round's clients are

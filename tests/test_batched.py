@@ -130,3 +130,5 @@ def test_a_reused_round_buffer_gives_the_same_round(trainer_class):
         torch.testing.assert_close(reused, fresh, rtol=0, atol=0)
     with pytest.raises(ValueError, match=r"out has shape \(2, "):
         trainer.train_clients(start, datasets, 2, generators, out=buffer[:2])
+    with pytest.raises(ValueError, match="start shares memory with out"):  # Krum's pick of last round, say
+        trainer.train_clients(buffer[-1], datasets, 2, generators, out=buffer)
