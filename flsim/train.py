@@ -183,10 +183,13 @@ class FlatTrainer:
         threads = torch.get_num_threads()
         if self._pool is None or self._pool[0] != threads:
             self._pool = threads, ThreadPoolExecutor(threads, thread_name_prefix="flsim-client")
+
+        def train_one(job):
+            row, (x, y), generator = job
+            return self._replica().train(start, x, y, epochs, generator, out=row)
+
         try:
-            for _ in self._pool[1].map(lambda job: self._replica().train(start, *job[1], epochs, job[2], out=job[0]),
-                                       jobs):
-                pass
+            list(self._pool[1].map(train_one, jobs))  # waits for every client; re-raises a client's error
         finally:
             torch.set_num_threads(threads)  # a new worker's set_num_threads(1) also set the default for new threads
         return weights
@@ -197,6 +200,7 @@ class FlatTrainer:
         if replica is None:
             torch.set_num_threads(1)
             replica = self._replicas.trainer = FlatTrainer(copy.deepcopy(self.model), self.lr, self.batch_size)
+        replica.lr, replica.batch_size = self.lr, self.batch_size
         return replica
 
     @torch.inference_mode()

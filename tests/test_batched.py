@@ -85,6 +85,14 @@ def test_a_round_does_not_depend_on_the_number_of_threads(threads, count):
     assert torch.get_num_threads() == count
 
 
+def test_a_client_that_fails_fails_the_round():
+    trainer = FlatTrainer(PaperCNN((1, 12, 12)).double(), lr=0.1, batch_size=8)
+    datasets, generators = round_inputs()
+    datasets[1] = (torch.rand(7, 3, 12, 12, dtype=torch.float64), datasets[1][1])  # three channels for a one-channel CNN
+    with pytest.raises(RuntimeError, match="channels"):
+        trainer.train_clients(trainer.weights.clone(), datasets, 1, generators)
+
+
 def test_auto_backend_times_both_and_keeps_the_results():
     _, sequential = train_round(FlatTrainer)
     torch.manual_seed(0)
