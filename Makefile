@@ -31,7 +31,7 @@ book: install
 test: install
 	$(PY) -m pytest
 
-# Speed against a plain PyTorch loop and Flower (benchmarks/README.md); about 15 minutes.
+# Speed against a plain PyTorch loop and Flower (benchmarks/README.md); about 10 minutes.
 # Flower goes beside the environment, not into it (see the bench extra in pyproject.toml).
 FLOWER := $(VENV)/flower
 $(FLOWER)/.installed: pyproject.toml

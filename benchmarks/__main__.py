@@ -28,7 +28,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 # Flower lives outside the project's environment (see the Makefile's bench target).
 FLOWER_SITE = Path(os.environ.get("BENCH_FLOWER_SITE", Path(sys.prefix) / "flower"))
 
-# (clients, samples per client, rounds); rounds sized so that `make bench` stays near 15 minutes.
+# (clients, samples per client, rounds); rounds sized so that `make bench` stays near 10 minutes.
 CASES = [(10, 5000, 1), (100, 100, 3), (1000, 10, 3)]
 QUICK_CASES = [(4, 500, 1), (20, 50, 1), (100, 5, 1)]
 FLOWER_CASES = [(100, 100), (1000, 10)]
