@@ -39,6 +39,7 @@ def semantic_set_name(dataset_name: str, semantic_set: str | None) -> str:
     """The semantic set a config means: the one it names, else the dataset's default."""
     return semantic_set or DEFAULT_SEMANTIC_SET[dataset_name]
 
+
 TRIGGER_SIZE = 4  # a 4 x 4 checkerboard, one pixel in from the bottom-right corner
 
 

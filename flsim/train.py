@@ -183,6 +183,8 @@ class FlatTrainer:
             return weights
         threads = torch.get_num_threads()
         if self._pool is None or self._pool[0] != threads:
+            if self._pool is not None:
+                self._pool[1].shutdown()  # the thread count changed: its idle workers go
             self._pool = threads, ThreadPoolExecutor(threads, thread_name_prefix="flsim-client")
 
         def train_one(job):
