@@ -74,7 +74,7 @@ def hardware_section(trials: int, work: Path) -> dict:
 def peers_section(cases, repeats: int, batched: bool, work: Path) -> list[dict]:
     rows = []
     for clients, samples, rounds in cases:
-        contestants = ["flsim", "plain"] + (["flsim-batched"] if batched else [])
+        contestants = ["flsim", "plain", "flsim-clients"] + (["flsim-batched"] if batched else [])
         if (clients, samples, rounds) == cases[-1]:  # the most clients: measure the per-client overhead
             contestants += ["flsim-single", "plain-single"]
         records = {c: [] for c in contestants}
@@ -158,14 +158,17 @@ def table(report: dict) -> str:
             f"{r['ms_per_1000_samples']['flsim']:9.0f} {r['accuracy']['flsim']:7.4f}/{r['accuracy']['plain']:.4f} "
             f"{r['max_weight_difference_vs_plain']:8.1e} {r['peak_extra_mb']['flsim']:9.0f}/{r['peak_extra_mb']['plain']:<9.0f} "
             f"{r['data_mb']:7.0f}")
+        lines.append(f"  {'':>18s} holding the round's models (record='clients'): "
+                     f"{s['flsim-clients']:.2f} s, peak {r['peak_extra_mb']['flsim-clients']:.0f} MB")
         if "per_client_overhead_ms" in r:
             o = r["per_client_overhead_ms"]
             lines.append(f"  {'':>18s} per-client overhead: flsim {o['flsim']:.2f} ms, plain {o['plain']:.2f} ms")
         if "speedup_batched_vs_plain" in r:
             lines.append(f"  {'':>18s} flsim batched backend: {r['round_seconds']['flsim-batched']:.2f} s "
                          f"({r['speedup_batched_vs_plain']:.2f}x the plain loop)")
-    lines.append(f"  (one model: {report['peers'][0]['model_mb']:.2f} MB; peak MB: resident memory the rounds "
-                 "added above what the process held before them)")
+    lines.append(f"  (flsim: FedAvg summing chunks of clients as they finish, record='rounds'; one model: "
+                 f"{report['peers'][0]['model_mb']:.2f} MB;\n   peak MB: resident memory the rounds added above what "
+                 "the process held before them)")
     if report.get("flower"):
         lines += ["", "One FedAvg round, flsim vs Flower's simulation (Ray backend):"]
         for r in report["flower"]:

@@ -2,9 +2,12 @@
 
 Contestants:
 
-- ``flsim``: flsim's engine, as :func:`flsim.simulate` runs a round
-  (:func:`flsim.train.make_trainer` picks the backend: sequential on CPU),
-  then FedAvg.
+- ``flsim``: flsim's engine, as :func:`flsim.simulate` runs a round with
+  ``record="rounds"`` (:func:`flsim.train.make_trainer` picks the backend:
+  sequential on CPU): FedAvg sums the clients chunk by chunk as they finish.
+- ``flsim-clients``: the same, holding every client's model of the round and
+  then averaging them, as :func:`flsim.simulate` does with ``record="clients"``
+  (the default, for the per-client tables).
 - ``flsim-batched``: flsim's batched backend (vmap over the clients), forced.
 - ``plain``: the loop users commonly write: per client a deep copy of the
   global model, a DataLoader and an optimizer; the state dicts are averaged.
@@ -27,24 +30,28 @@ from pathlib import Path
 
 import torch
 
-from flsim.aggregators import fedavg
+from flsim.aggregators import fedavg, fedavg_streamed
 from flsim.train import make_trainer, round_matrix
 
 from . import common
 
 
-def flsim_rounds(clients, rounds: int, backend: str, batch: int = common.BATCH):
+def flsim_rounds(clients, rounds: int, backend: str, batch: int = common.BATCH, hold_round: bool = False):
     trainer = make_trainer(common.initial_model(), common.LR, batch, backend=backend)
     weights = trainer.weights.clone()
     warm_up = [tuple(t[:batch] for t in client) for client in clients[:torch.get_num_threads()]]
     trainer.train_clients(weights, warm_up, 1, [torch.Generator() for _ in warm_up])  # starts the threads; discarded
     baseline = common.reset_peak_rss()
-    round_weights = round_matrix(len(clients), weights)  # allocated once, as flsim.simulate does
+    round_weights = round_matrix(len(clients), weights) if hold_round else None  # allocated once, as in simulate
     seconds = []
     for round_ in range(1, rounds + 1):
         start = time.perf_counter()
         generators = [common.flsim_generator(round_, k) for k in range(len(clients))]
-        weights = fedavg(trainer.train_clients(weights, clients, common.EPOCHS, generators, out=round_weights))
+        if hold_round:
+            weights = fedavg(trainer.train_clients(weights, clients, common.EPOCHS, generators, out=round_weights))
+        else:
+            chunks = trainer.stream_clients(weights, clients, common.EPOCHS, generators)
+            weights = fedavg_streamed(chunk for _, chunk in chunks)
         seconds.append(time.perf_counter() - start)
     trainer.load(weights)
     return trainer.model, seconds, baseline
@@ -79,7 +86,7 @@ def main(contestant: str, num_clients: int, samples: int, rounds: int, out: Path
     test_x, test_y = common.test_data(5000)
     if contestant.startswith("flsim"):
         backend = "batched" if contestant == "flsim-batched" else "auto"
-        model, seconds, baseline = flsim_rounds(clients, rounds, backend, batch)
+        model, seconds, baseline = flsim_rounds(clients, rounds, backend, batch, contestant == "flsim-clients")
     elif contestant.startswith("plain"):
         model, seconds, baseline = plain_rounds(clients, rounds, batch)
     else:

@@ -14,6 +14,7 @@ applies it round after round and keeps what a rule remembers between rounds.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Callable, NamedTuple
 
 import torch
@@ -29,6 +30,18 @@ class Aggregation(NamedTuple):
 def fedavg(weights: torch.Tensor) -> torch.Tensor:
     """The paper's FedAvg: the plain, unweighted mean of the clients' weights (clients x parameters)."""
     return weights.mean(0)
+
+
+def fedavg_streamed(chunks: Iterable[torch.Tensor]) -> torch.Tensor:
+    """FedAvg of a round that arrives in chunks of clients (each clients x parameters), one chunk held at a
+    time (:meth:`flsim.train.FlatTrainer.stream_clients`). Equal to :func:`fedavg` up to float rounding."""
+    total, clients = None, 0
+    for chunk in chunks:
+        total = chunk.sum(0) if total is None else total.add_(chunk.sum(0))
+        clients += len(chunk)
+    if total is None:
+        raise ValueError("fedavg_streamed needs at least one chunk of clients; got none")
+    return total.div_(clients)
 
 
 def _everyone(weights: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ DATASETS = ("fashion_mnist", "mnist", "cifar10")
 PARTITIONS = ("iid", "dirichlet")
 ATTACKS = ("none", "semantic", "trigger")
 DEVICES = ("cpu", "cuda", "auto")
+RECORDS = ("clients", "rounds")
 AGGREGATORS = ("fedavg", "median", "trimmed_mean", "krum", "multi_krum", "norm_clip", "foolsgold", "flame",
                "rlr", "bias_filter")
 ATTACK_SCHEDULES = ("pool", "every_round", "single_shot")
@@ -56,6 +57,9 @@ class Config:
     malicious_data_rate: int = 10  # poison positions 0, m*r, 2*m*r, ...
     seed: int = 0
     device: str = "cpu"
+    # clients: the per-client tables (every chosen client's model of a round is held for them);
+    # rounds: only the rounds table, FedAvg summing the clients as they finish (memory: a chunk of models).
+    record: str = "clients"
     # The server's aggregation rule and its parameters (chapter 7; see flsim.aggregators).
     aggregator: str = "fedavg"
     trim_fraction: float = 0.1  # trimmed_mean: share of values cut at each end, per coordinate
@@ -163,6 +167,7 @@ def _check_values(c: Config) -> None:
     _one_of("partition", c.partition, PARTITIONS)
     _one_of("attack", c.attack, ATTACKS)
     _one_of("device", c.device, DEVICES)
+    _one_of("record", c.record, RECORDS)
     _one_of("aggregator", c.aggregator, AGGREGATORS)
     _one_of("attack_schedule", c.attack_schedule, ATTACK_SCHEDULES)
     _one_of("adaptive", c.adaptive, ADAPTIVE)
@@ -210,6 +215,9 @@ def _check_defence(c: Config) -> None:
     if c.aggregator in ("krum", "multi_krum") and c.num_chosen < 2 * c.krum_f + 3:
         raise ConfigError(f"aggregator={c.aggregator!r} needs num_chosen >= 2 * krum_f + 3 = {2 * c.krum_f + 3} "
                           f"clients per round, got {c.num_chosen}; lower krum_f or choose more clients")
+    if c.record == "rounds" and c.aggregator != "fedavg":
+        raise ConfigError(f"record='rounds' averages each round's clients as they finish, which only aggregator="
+                          f"'fedavg' can; aggregator={c.aggregator!r} needs every client's model: use record='clients'")
     if c.aggregator == "rlr" and c.rlr_threshold > c.num_chosen:
         raise ConfigError(f"rlr_threshold must be between 1 and the clients per round ({c.num_chosen}), "
                           f"got {c.rlr_threshold}")

@@ -10,7 +10,7 @@ import torch
 from tqdm import tqdm  # plain text bar: tqdm.auto warns in kernels without ipywidgets
 
 from . import data, detectors, partition
-from .aggregators import Server
+from .aggregators import Server, fedavg_streamed
 from .attacks import make_backdoor
 from .config import Config
 from .metrics import STATISTICS, output_bias_deviation, update_statistics
@@ -110,6 +110,10 @@ def simulate(config: Config, progress: bool = False) -> Results:
     """Run the experiment: server pre-training, then ``num_rounds`` of federated learning
     aggregated by ``config.aggregator`` (FedAvg by default), scored by every detector.
 
+    With ``config.record == "rounds"`` a round's clients are averaged chunk by
+    chunk as they finish and only the rounds table is filled: a round of any
+    size then holds a chunk of models (see ``Config.record``).
+
     One seed drives the split, client choice, initialisation, batch order and noise.
     """
     device = _device(config.device)
@@ -145,17 +149,28 @@ def simulate(config: Config, progress: bool = False) -> Results:
     global_weights = trainer.train(trainer.weights.clone(), *server_data, config.local_epochs, batch_order(0, 0))
     rounds = [evaluate(global_weights, 0, start)]
     updates, biases, detection, defence = [], [], [], []
-    round_weights = round_matrix(config.num_chosen, global_weights)  # reused: fresh memory costs page faults
+    holds_round = config.record == "clients"  # else FedAvg sums the clients as they finish (chunk by chunk)
+    round_weights = round_matrix(config.num_chosen, global_weights) if holds_round else None  # reused: see its doc
     for round_ in tqdm(range(1, config.num_rounds + 1), desc="rounds", disable=not progress):
         start = time.perf_counter()
         chosen = _choose(config, round_, choice_rng)
         attacking = _attacks_in(config, round_)
         malicious = (chosen < config.attackers) & attacking
         client_data[:config.attackers] = poisoned_data if attacking else clean_data[:config.attackers]
-        weights = trainer.train_clients(global_weights, [client_data[c] for c in chosen], config.local_epochs,
-                                        [batch_order(round_, c + 1) for c in chosen], out=round_weights)
-        weights = _attack_submissions(config, weights, global_weights, chosen, malicious, trainer.layers,
-                                      honest=lambda client: train_clean(client, round_))
+        datasets = [client_data[c] for c in chosen]
+        orders = [batch_order(round_, c + 1) for c in chosen]
+
+        def submitted(weights: torch.Tensor, rows: slice = slice(None)) -> torch.Tensor:  # rows: of this round
+            return _attack_submissions(config, weights, global_weights, chosen[rows], malicious[rows], trainer.layers,
+                                       honest=lambda client: train_clean(client, round_))
+
+        if not holds_round:
+            chunks = trainer.stream_clients(global_weights, datasets, config.local_epochs, orders)
+            global_weights = fedavg_streamed(submitted(weights, rows) for rows, weights in chunks)
+            rounds.append(evaluate(global_weights, round_, start))
+            continue
+        weights = submitted(trainer.train_clients(global_weights, datasets, config.local_epochs, orders,
+                                                  out=round_weights))
         stats = update_statistics(weights, global_weights, trainer.layers)
         bias = output_bias_deviation(weights, trainer.layers["fc2.bias"])
         scores = detectors.score_all(weights, global_weights, trainer.layers)
@@ -166,7 +181,7 @@ def simulate(config: Config, progress: bool = False) -> Results:
         biases.append(_bias_rows(round_, chosen, malicious, bias))
         detection.append(_detection_rows(round_, chosen, malicious, scores))
         defence.append(_defence_rows(round_, chosen, malicious, aggregation.accepted))
-    return Results(config, pd.DataFrame(rounds), *(pd.concat(t, ignore_index=True)
+    return Results(config, pd.DataFrame(rounds), *(pd.concat(t, ignore_index=True) if t else pd.DataFrame()
                                                    for t in (updates, biases, detection, defence)))
 
 

@@ -31,7 +31,8 @@ class Results:
     ``defence``: round, client, malicious, accepted (whether ``config.aggregator`` let the
     client's update in; missing for rules that decide nothing per client).
 
-    ``malicious`` marks the clients that attack in that round.
+    ``malicious`` marks the clients that attack in that round. With ``config.record == "rounds"``
+    only ``rounds`` is filled; the per-client tables are empty.
     """
 
     config: Config

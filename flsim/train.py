@@ -20,6 +20,7 @@ keeps two.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import ctypes
 import functools
@@ -27,6 +28,7 @@ import os
 import platform
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -37,6 +39,7 @@ from torch.nn import functional as F
 EVAL_BATCH = 128  # small batches keep activations in cache: faster than large ones on CPU
 BACKENDS = ("auto", "sequential", "batched")
 CPU_CHUNK_BYTES = 1 << 30  # the batched backend's working memory on CPU
+STREAM_CHUNK = 8  # clients per chunk of a streamed round (sequential backend): 26 MB of paper-CNN models
 
 
 @functools.cache
@@ -75,6 +78,17 @@ def _round_rows(out: torch.Tensor | None, clients: int, start: torch.Tensor) -> 
     if start.untyped_storage().data_ptr() == out.untyped_storage().data_ptr():
         raise ValueError("start shares memory with out, which the round overwrites; pass start.clone()")
     return out[:clients]
+
+
+@contextlib.contextmanager
+def _intra_op_threads(count: int) -> Iterator[None]:
+    """Runs the block with ``count`` torch intra-op threads in this thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -176,26 +190,76 @@ class FlatTrainer:
         client's result does not depend on how many cores the machine has.
         """
         weights = _round_rows(out, len(datasets), start)
-        jobs = list(zip(weights, datasets, generators))
         if start.device.type != "cpu":
-            for row, (x, y), generator in jobs:
+            for row, (x, y), generator in zip(weights, datasets, generators):
                 self.train(start, x, y, epochs, generator, out=row)
             return weights
+        return self._start_on_workers(start, datasets, epochs, generators, weights, torch.get_num_threads())()
+
+    def stream_clients(self, start: torch.Tensor, datasets: list[tuple[torch.Tensor, torch.Tensor]], epochs: int,
+                       generators: list[torch.Generator]) -> Iterator[tuple[slice, torch.Tensor]]:
+        """A round in chunks of :meth:`stream_chunk` clients, for rounds too large to hold: yields
+        (the chunk's clients, their weights after local training), in order.
+
+        Two chunk buffers take turns, so a round of any size holds two chunks
+        of models; a chunk's weights are overwritten two chunks later. On CPU
+        the next chunk trains on the worker threads while the caller reads the
+        last, and the caller's torch operations meanwhile run on one thread
+        (two threads competing for a core with the workers would spin-wait).
+        """
+        if not datasets:
+            return
+        size = self.stream_chunk(datasets)
+        buffers = round_matrix(min(2 * size, len(datasets)), start).split(size)
+        chunks = [slice(first, min(first + size, len(datasets))) for first in range(0, len(datasets), size)]
+        on_workers = start.device.type == "cpu" and self.backend == "sequential"
         threads = torch.get_num_threads()
+
+        def queue(k: int) -> Callable[[], torch.Tensor]:
+            """Starts chunk k's training (CPU) or defers it; the function returned waits for its weights."""
+            rows = chunks[k]
+            job = start, datasets[rows], epochs, generators[rows], buffers[k % 2][:rows.stop - rows.start]
+            if on_workers:
+                return self._start_on_workers(*job, threads)
+            return functools.partial(self.train_clients, *job[:4], out=job[4])
+
+        queued = queue(0)
+        for k, rows in enumerate(chunks):
+            trained, queued = queued, queue(k + 1) if k + 1 < len(chunks) else None
+            weights = trained()
+            with _intra_op_threads(1 if on_workers and queued else threads):
+                yield rows, weights
+
+    def stream_chunk(self, datasets: list[tuple[torch.Tensor, torch.Tensor]]) -> int:
+        """Clients per chunk of a streamed round: a constant, so that results do not depend on the machine."""
+        return STREAM_CHUNK
+
+    def _start_on_workers(self, start: torch.Tensor, datasets: list[tuple[torch.Tensor, torch.Tensor]], epochs: int,
+                          generators: list[torch.Generator], out: torch.Tensor,
+                          threads: int) -> Callable[[], torch.Tensor]:
+        """Queues the clients on ``threads`` worker threads, each client trained in its row of ``out`` by the
+        thread's own model on one intra-op thread; the function returned waits for them and returns ``out``."""
         if self._pool is None or self._pool[0] != threads:
             if self._pool is not None:
                 self._pool[1].shutdown()  # the thread count changed: its idle workers go
             self._pool = threads, ThreadPoolExecutor(threads, thread_name_prefix="flsim-client")
 
-        def train_one(job):
-            row, (x, y), generator = job
-            return self._replica().train(start, x, y, epochs, generator, out=row)
+        def train_one(row: torch.Tensor, data: tuple[torch.Tensor, torch.Tensor], generator: torch.Generator):
+            return self._replica().train(start, *data, epochs, generator, out=row)
 
-        try:
-            list(self._pool[1].map(train_one, jobs))  # waits for every client; re-raises a client's error
-        finally:
-            torch.set_num_threads(threads)  # a new worker's set_num_threads(1) also set the default for new threads
-        return weights
+        futures = [self._pool[1].submit(train_one, *job) for job in zip(out, datasets, generators)]
+
+        def wait() -> torch.Tensor:
+            try:
+                for future in futures:
+                    future.result()  # re-raises a client's error
+            finally:
+                for future in futures:
+                    future.cancel()  # after an error: the clients not yet started
+                torch.set_num_threads(threads)  # a new worker's set_num_threads(1) also set the default for new threads
+            return out
+
+        return wait
 
     def _replica(self) -> FlatTrainer:
         """This thread's own single-threaded trainer, on a copy of the model (made once per thread)."""
@@ -285,6 +349,10 @@ class BatchedTrainer(FlatTrainer):
         for k, r in enumerate(rows):
             padded[:len(r), k] = r
         return padded
+
+    def stream_chunk(self, datasets) -> int:
+        """As many clients as train together (:meth:`chunk_size`); they train when their chunk is asked for."""
+        return self.chunk_size(datasets)
 
     def chunk_size(self, datasets) -> int:
         """How many clients train together: half the free GPU memory, or CPU_CHUNK_BYTES."""

@@ -140,3 +140,39 @@ def test_a_reused_round_buffer_gives_the_same_round(trainer_class):
         trainer.train_clients(start, datasets, 2, generators, out=buffer[:2])
     with pytest.raises(ValueError, match="start shares memory with out"):  # Krum's pick of last round, say
         trainer.train_clients(buffer[-1], datasets, 2, generators, out=buffer)
+
+
+@pytest.mark.parametrize("trainer_class", [FlatTrainer, BatchedTrainer])
+def test_a_streamed_round_is_the_round_in_chunks_trained_in_two_buffers(trainer_class, monkeypatch, threads):
+    start, whole = train_round(trainer_class)
+    trainer = trainer_class(PaperCNN((1, 12, 12)).double(), lr=0.1, batch_size=8)
+    per_client = trainer._estimate_bytes_per_client(torch.rand(1, 1, 12, 12, dtype=torch.float64)) \
+        if trainer_class is BatchedTrainer else 0
+    monkeypatch.setattr(train, "STREAM_CHUNK", 2)
+    monkeypatch.setattr(train, "CPU_CHUNK_BYTES", 2 * per_client)
+    threads(2)
+    datasets, generators = round_inputs()
+    rows, chunks, buffers, reader_threads = [], [], set(), []
+    for clients, weights in trainer.stream_clients(start, datasets, 2, generators):
+        rows.append(clients)
+        chunks.append(weights.clone())  # overwritten two chunks later
+        buffers.add(weights.untyped_storage().data_ptr())
+        reader_threads.append(torch.get_num_threads())
+    assert rows == [slice(0, 2), slice(2, 4), slice(4, 5)]
+    assert len(buffers) == 1  # two chunks of models in one allocation, whatever the round's size
+    torch.testing.assert_close(torch.cat(chunks), whole, rtol=0, atol=0 if trainer_class is FlatTrainer else 1e-12)
+    # The workers train the next chunk while the caller reads one: the caller then gets one thread.
+    assert reader_threads == ([1, 1, 2] if trainer_class is FlatTrainer else [2, 2, 2])
+    assert torch.get_num_threads() == 2
+
+
+def test_a_stream_left_early_gives_the_threads_back(threads, monkeypatch):
+    monkeypatch.setattr(train, "STREAM_CHUNK", 2)
+    threads(2)
+    trainer = FlatTrainer(PaperCNN((1, 12, 12)).double(), lr=0.1, batch_size=8)
+    datasets, generators = round_inputs()
+    stream = trainer.stream_clients(trainer.weights.clone(), datasets, 1, generators)
+    next(stream)
+    assert torch.get_num_threads() == 1
+    stream.close()
+    assert torch.get_num_threads() == 2

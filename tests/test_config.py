@@ -26,6 +26,8 @@ def test_defaults_and_paper_preset_are_valid():
     (dict(attack="dba"), ["attack", "none", "trigger"]),
     (dict(num_clients="10"), ["num_clients", "int"]),
     (dict(server_share=1.5), ["server_share", "between 0 and 1"]),
+    (dict(record="updates"), ["record", "'clients'", "'rounds'"]),
+    (dict(record="rounds", aggregator="median"), ["record='rounds'", "aggregator='median'", "record='clients'"]),
 ])
 def test_bad_values_name_the_parameter_and_the_allowed_values(changes, words):
     with pytest.raises(ConfigError) as error:

@@ -5,6 +5,7 @@ import pytest
 
 import flsim
 from flsim import results as results_module
+from flsim import train
 
 DETERMINISTIC = ["rounds", "updates", "output_bias"]
 
@@ -112,3 +113,18 @@ def test_interrupted_save_leaves_nothing_behind(tiny_config, tmp_path, monkeypat
         res.save(tmp_path / "entry")
     assert list(tmp_path.iterdir()) == []
     assert results_module.load_cached(tiny_config) is None
+
+
+def test_record_rounds_streams_the_round_and_keeps_the_rounds_table(tiny_config, monkeypatch):
+    """FedAvg over chunks of clients, with the attacker's model replacement applied chunk by chunk."""
+    config = tiny_config.replace(attack_scale=3.0, attack_norm_bound=50.0)
+    full = flsim.run(config, cache=False)
+    monkeypatch.setattr(train, "STREAM_CHUNK", 3)  # 4 clients: chunks of 3 and 1
+    streamed = flsim.run(config.replace(record="rounds"))
+    pd.testing.assert_frame_equal(streamed.rounds.drop(columns="seconds"), full.rounds.drop(columns="seconds"),
+                                  check_exact=False, rtol=1e-4, atol=1e-6)  # the sums' rounding differs
+    for name in ("updates", "output_bias", "detection", "defence"):
+        assert getattr(streamed, name).empty and not getattr(full, name).empty
+    cached = flsim.run(config.replace(record="rounds"))  # the empty tables survive the cache
+    pd.testing.assert_frame_equal(cached.rounds, streamed.rounds)
+    assert cached.updates.empty
