@@ -7,7 +7,9 @@ as many clients at once as torch has threads, each client on one thread.
 :class:`BatchedTrainer` trains many clients at once with ``torch.func``
 (``vmap`` over stacked parameters), the fast path on a GPU. Both take each
 client's batches in the same order, so they agree up to float rounding;
-:func:`make_trainer` picks one.
+:func:`make_trainer` picks one. Either trains a round into one clients x
+parameters matrix, or, for rounds too large to hold, streams it in chunks of
+clients (:meth:`FlatTrainer.stream_clients`, ``Config.record = "rounds"``).
 
 What makes the CPU round fast (measured on the paper CNN, see benchmarks/):
 the model's written-out SGD step (:meth:`flsim.models.PaperCNN.sgd_step`, no
