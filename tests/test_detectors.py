@@ -119,3 +119,9 @@ def test_detection_summary():
     assert good.tpr_at_5fpr == 0  # 5% of 13 benign rows is none: the threshold is the false alarm, 50
     flags = detectors.flag(detection_table())
     assert flags.sum() == 2
+
+
+def test_gram_in_column_blocks_equals_one_float64_product():
+    updates = torch.randn(5, 1001)
+    blocked = detectors._gram(updates, block_bytes=8 * 5 * 100)  # 100 columns at a time: 11 blocks
+    torch.testing.assert_close(blocked, updates.double() @ updates.double().T, rtol=1e-13, atol=1e-12)
