@@ -55,14 +55,20 @@ def _gram(updates: torch.Tensor, block_bytes: int = 64 << 20) -> torch.Tensor:
 
 def cosine_matrix(updates: torch.Tensor) -> torch.Tensor:
     """K x K cosine similarities between the rows (clients) of ``updates``."""
-    gram = _gram(updates)
-    norms = gram.diagonal().sqrt().clamp_min(torch.finfo(gram.dtype).tiny)
-    return gram / norms[:, None] / norms[None, :]
+    return _cosines(_gram(updates))
 
 
 def pairwise_sq_distances(updates: torch.Tensor) -> torch.Tensor:
     """K x K squared L2 distances between the rows (clients) of ``updates``."""
-    gram = _gram(updates)
+    return _sq_distances(_gram(updates))
+
+
+def _cosines(gram: torch.Tensor) -> torch.Tensor:
+    norms = gram.diagonal().sqrt().clamp_min(torch.finfo(gram.dtype).tiny)
+    return gram / norms[:, None] / norms[None, :]
+
+
+def _sq_distances(gram: torch.Tensor) -> torch.Tensor:
     squares = gram.diagonal()
     return (squares[:, None] + squares[None, :] - 2 * gram).clamp_min(0).fill_diagonal_(0)
 
@@ -118,19 +124,20 @@ def deepsight_energy(weights: torch.Tensor, global_weights: torch.Tensor, layers
     return -exceedings + largest
 
 
-def foolsgold_similarity(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice]) -> torch.Tensor:
+def foolsgold_similarity(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice],
+                         gram: torch.Tensor | None = None) -> torch.Tensor:
     """FoolsGold's signal in one round: the largest cosine similarity of the client's update to any other
     client's (sybils that push the same backdoor look alike). No history and no pardoning: see
-    :func:`flsim.aggregators.foolsgold` for the full rule."""
-    similarity = cosine_matrix(weights - global_weights)
+    :func:`flsim.aggregators.foolsgold` for the full rule. ``gram``: the updates' Gram matrix, if known."""
+    similarity = _cosines(_gram(weights - global_weights) if gram is None else gram)
     return similarity.fill_diagonal_(-torch.inf).amax(1)
 
 
 def krum_score(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice],
-               f: int = 1) -> torch.Tensor:
+               f: int = 1, gram: torch.Tensor | None = None) -> torch.Tensor:
     """Krum's score (Blanchard et al., NeurIPS 2017): the summed squared distance from the client to its
-    K - f - 2 nearest other clients (at least one)."""
-    distances = pairwise_sq_distances(weights - global_weights)
+    K - f - 2 nearest other clients (at least one). ``gram``: the updates' Gram matrix, if known."""
+    distances = _sq_distances(_gram(weights - global_weights) if gram is None else gram)
     neighbours = max(1, len(weights) - f - 2)
     return distances.sort(1).values[:, 1:neighbours + 1].sum(1)  # column 0 is the client itself
 
@@ -146,9 +153,14 @@ DETECTORS = {
 }
 
 
+PAIRWISE = ("foolsgold_similarity", "krum_score")  # the detectors that compare every two clients' updates
+
+
 def score_all(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice]) -> dict[str, torch.Tensor]:
-    """Every detector's K scores for one round."""
-    return {name: detector(weights, global_weights, layers).float() for name, detector in DETECTORS.items()}
+    """Every detector's K scores for one round; the pairwise ones share one Gram matrix (K^2 P work)."""
+    gram = _gram(weights - global_weights)
+    return {name: (detector(weights, global_weights, layers, gram=gram) if name in PAIRWISE
+                   else detector(weights, global_weights, layers)).float() for name, detector in DETECTORS.items()}
 
 
 def _robust_z_of(scores: pd.Series) -> pd.Series:

@@ -79,6 +79,8 @@ def test_score_all_gives_every_detector_k_scores():
     scores = detectors.score_all(w, g, LAYERS)
     assert list(scores) == list(detectors.DETECTORS)
     assert all(s.shape == (5,) and torch.isfinite(s).all() for s in scores.values())
+    for name, detector in detectors.DETECTORS.items():  # the pairwise ones' shared Gram matrix changes nothing
+        assert torch.equal(scores[name], detector(w, g, LAYERS).float())
 
 
 def test_tpr_at_fpr():
