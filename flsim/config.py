@@ -58,7 +58,7 @@ class Config:
     seed: int = 0
     device: str = "cpu"
     # clients: the per-client tables (every chosen client's model of a round is held for them);
-    # rounds: only the rounds table, FedAvg summing the clients as they finish (memory: a chunk of models).
+    # rounds: only the rounds table, FedAvg summing the clients as they finish (memory: two chunks of models).
     record: str = "clients"
     # The server's aggregation rule and its parameters (chapter 7; see flsim.aggregators).
     aggregator: str = "fedavg"

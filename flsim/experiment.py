@@ -112,7 +112,7 @@ def simulate(config: Config, progress: bool = False) -> Results:
 
     With ``config.record == "rounds"`` a round's clients are averaged chunk by
     chunk as they finish and only the rounds table is filled: a round of any
-    size then holds a chunk of models (see ``Config.record``).
+    size then holds two chunks of models (see ``Config.record``).
 
     One seed drives the split, client choice, initialisation, batch order and noise.
     """
