@@ -21,6 +21,7 @@ def update_statistics(weights: torch.Tensor, global_weights: torch.Tensor,
     12 GB of fresh memory to fault in).
     """
     mean = weights.mean(0)
+    # Summed from the updates: mean - global_weights would lose digits to cancellation.
     mean_update = sum((rows - global_weights).sum(0) for rows in weights.split(ROW_CHUNK)) / len(weights)
     chunks = {name: [] for name in STATISTICS}
     for rows in weights.split(ROW_CHUNK):
