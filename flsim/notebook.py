@@ -1,0 +1,149 @@
+"""What the book's chapters need besides flsim itself, so that an executed chapter reads
+well anywhere (rendered book, papermill output, Jupyter, Colab, GitHub):
+
+- :func:`check_parameters` fails a papermill run that passes a parameter the
+  chapter does not have, or a value of the wrong kind, naming it;
+- :func:`glue` records a number for the text: glued with myst-nb where it is
+  installed (the rendered book), kept here for :func:`summary` everywhere;
+- :func:`figure` shows a figure with a visible caption;
+- :func:`summary` shows the numbers a run found and its verdict as a table.
+
+flsim runs without this module; the chapters import it.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib.util
+
+import pandas as pd
+
+INJECTED_HEADER = "# Parameters"  # the first line of the cell papermill injects after the parameters cell
+found: dict[str, object] = {}  # every value glued so far in this kernel, by name
+
+
+class ParameterError(ValueError):
+    """A chapter was run with a parameter it does not have, or with a value of the wrong kind."""
+
+
+def _assignments(source: str) -> dict[str, object]:
+    """name -> literal value for each top-level ``name = literal`` of a cell."""
+    values = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                values[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                values[node.targets[0].id] = None  # not a literal: any value goes
+    return values
+
+
+def _kind(value) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    return type(value).__name__
+
+
+def _compatible(default, value) -> bool:
+    if default is None or value is None:
+        return True  # None defaults take any value; a None value means "off" or "all"
+    if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float):
+        return value.is_integer()
+    return _kind(default) == _kind(value)
+
+
+def validate(defaults: dict[str, object], passed: dict[str, object]) -> dict[str, object]:
+    """Raise :class:`ParameterError` for a passed name the defaults lack, or a value of another kind.
+
+    Returns the passed values, a whole float for an integer default made an int (``-p num_rounds 2.0``).
+    """
+    checked = {}
+    for name, value in passed.items():
+        if name not in defaults:
+            close = difflib.get_close_matches(name, defaults, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ParameterError(f"this chapter has no parameter {name!r}{hint}; "
+                                 f"its parameters: {', '.join(defaults)}")
+        if not _compatible(defaults[name], value):
+            raise ParameterError(f"parameter {name}={value!r} should be like its default "
+                                 f"{name}={defaults[name]!r} ({_kind(defaults[name])})")
+        whole = isinstance(defaults[name], int) and isinstance(value, float)
+        checked[name] = int(value) if whole else value
+    return checked
+
+
+def check_parameters() -> None:
+    """Check the parameters papermill passed against the chapter's ``parameters`` cell.
+
+    Call it in the cell after the parameters cell. It reads the kernel's input
+    history: papermill runs its injected cell right after the parameters cell.
+    Outside papermill (no injected cell) it checks nothing.
+    """
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    history = list(shell.user_ns.get("In", [])) if shell is not None else []
+    for position in range(len(history) - 1, 0, -1):
+        if history[position].lstrip().startswith(INJECTED_HEADER):
+            passed = validate(_assignments(history[position - 1]), _assignments(history[position]))
+            shell.user_ns.update(passed)
+            return
+
+
+def glue(name: str, value, display: bool = False):
+    """Record ``value`` under ``name`` for the text and :func:`summary`, and return it.
+
+    With myst-nb installed it is also glued for the rendered book's
+    ``{glue:text}`` roles; without it (a plain ``pip install flsim``) only recorded.
+    """
+    found[name] = value
+    if importlib.util.find_spec("myst_nb") is not None:
+        from myst_nb import glue as myst_glue
+
+        myst_glue(name, value, display=display)
+    return value
+
+
+def glue_all(**values) -> None:
+    """:func:`glue` each keyword argument, without displaying it."""
+    for name, value in values.items():
+        glue(name, value)
+
+
+def figure(fig, caption: str, name: str | None = None):
+    """Show ``fig`` and its caption below it (visible wherever the notebook is opened);
+    glue it as ``name`` if given, so other pages can show it."""
+    from IPython.display import Markdown, display
+
+    display(fig)
+    display(Markdown(f"*{caption}*"))
+    if name is not None:
+        glue(name, fig)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)  # shown once, above: not again at the end of the cell
+    return None
+
+
+def table(frame: pd.DataFrame, digits: int = 3):
+    """A DataFrame rounded for reading, rendered as HTML by Jupyter and the book."""
+    return frame.round(digits)
+
+
+def summary(numbers: dict[str, object], verdict: str | None = None) -> pd.DataFrame:
+    """The numbers this run found (label -> value) and its verdict, as a two-column table."""
+    rows = [(label, _show(value)) for label, value in numbers.items()]
+    if verdict is not None:
+        rows.append(("verdict", verdict))
+    return pd.DataFrame(rows, columns=["finding", "value"]).set_index("finding")
+
+
+def _show(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
