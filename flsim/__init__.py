@@ -3,11 +3,14 @@
 Start with :class:`Config` and :func:`run`; the book's chapters show the rest.
 """
 
-from .config import Config, ConfigError
-from .data import DatasetNotFoundError
-from .experiment import run, simulate
-from .results import Results
-from .sweep import sweep
-
-__all__ = ["Config", "ConfigError", "DatasetNotFoundError", "Results", "run", "simulate", "sweep"]
 __version__ = "0.1.0"
+
+from .cache import CacheWarning  # noqa: E402 - the modules below read __version__
+from .config import Config, ConfigError  # noqa: E402
+from .data import DatasetNotFoundError  # noqa: E402
+from .experiment import run, simulate  # noqa: E402
+from .results import DestinationError, Results, ResultsError  # noqa: E402
+from .sweep import sweep  # noqa: E402
+
+__all__ = ["CacheWarning", "Config", "ConfigError", "DatasetNotFoundError", "DestinationError", "Results",
+           "ResultsError", "run", "simulate", "sweep"]

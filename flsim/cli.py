@@ -1,25 +1,41 @@
-"""Command line: ``python -m flsim run key=value ... [--out DIR]``."""
+"""Command line: ``flsim run key=value ... [--out DIR]`` (or ``python -m flsim run ...``)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+import textwrap
 
 import pandas as pd
 
+from . import __version__
 from .config import Config, ConfigError
 from .data import DatasetNotFoundError
-from .experiment import run
+from .experiment import check_device, run
+from .results import DestinationError, check_destination
+
+
+def _fields_help() -> str:
+    """Every Config field with its default and meaning, for ``flsim run --help``."""
+    lines = ["Config fields (key=value):"]
+    for field in dataclasses.fields(Config):
+        text = f"{field.name}={field.default}: {field.metadata['doc']}"
+        lines += textwrap.wrap(text, 100, initial_indent="  ", subsequent_indent="      ")
+    return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m flsim", description=__doc__)
+    parser = argparse.ArgumentParser(prog="flsim", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"flsim {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    run_cmd = commands.add_parser("run", help="run one experiment and print its per-round table")
+    run_cmd = commands.add_parser("run", help="run one experiment and print its per-round table",
+                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_fields_help())
     run_cmd.add_argument("settings", nargs="*", metavar="key=value",
-                         help="Config fields, e.g. num_clients=20 attack=trigger")
+                         help="Config fields, e.g. num_clients=20 attack=trigger (listed below)")
     run_cmd.add_argument("--paper", action="store_true", help="start from Config.paper() (CIFAR-10)")
-    run_cmd.add_argument("--out", metavar="DIR", help="save the results (Parquet + config.json) here")
+    run_cmd.add_argument("--out", metavar="DIR", help="save the results (Parquet + config.json) in this new or "
+                         "empty directory, or replace an earlier flsim result there")
     run_cmd.add_argument("--no-cache", action="store_true", help="recompute even if cached")
     return parser
 
@@ -38,12 +54,17 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         config = Config.from_strings(_pairs(args.settings), base=Config.paper() if args.paper else Config())
+        check_device(config.device)
+        if args.out:
+            check_destination(args.out)  # before the run, not after it
         results = run(config, cache=not args.no_cache, progress=True)
-    except (ConfigError, DatasetNotFoundError) as error:
+        if args.out:
+            saved = results.save(args.out)
+    except (ConfigError, DatasetNotFoundError, DestinationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     with pd.option_context("display.width", 120, "display.max_rows", None, "display.precision", 4):
         print(results.rounds.to_string(index=False))
     if args.out:
-        print(f"saved to {results.save(args.out)}")
+        print(f"saved to {saved}")
     return 0

@@ -7,8 +7,11 @@ in the book's papermill parameters.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
+import math
+import os
 import types
 import typing
 from dataclasses import dataclass
@@ -23,10 +26,20 @@ AGGREGATORS = ("fedavg", "median", "trimmed_mean", "krum", "multi_krum", "norm_c
 ATTACK_SCHEDULES = ("pool", "every_round", "single_shot")
 ADAPTIVE = ("none", "output_bias", "output_layer")
 TRIGGER_PARTS = (1, 2, 4)
+# Other spellings users type for the datasets (compared lower-case, without "-", "_" and spaces).
+DATASET_ALIASES = {"fashionmnist": "fashion_mnist", "fmnist": "fashion_mnist", "mnist": "mnist",
+                   "cifar10": "cifar10", "cifar": "cifar10"}
+# Training and test images per dataset: the bounds of the size fields.
+DATASET_SIZES = {"fashion_mnist": (60000, 10000), "mnist": (60000, 10000), "cifar10": (50000, 10000)}
 
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the parameter."""
+
+
+def _field(default, doc: str):
+    """A Config field with its meaning, shown by help(Config), the API reference and ``flsim run --help``."""
+    return dataclasses.field(default=default, metadata={"doc": doc})
 
 
 @dataclass(frozen=True)
@@ -34,49 +47,72 @@ class Config:
     """One federated-learning experiment.
 
     Defaults are the book's Fashion-MNIST setting, sized for a 2-core CPU;
-    :meth:`paper` gives the reference implementation's CIFAR-10 setting.
+    :meth:`paper` gives the reference implementation's CIFAR-10 setting. Every
+    field has the same name in Python, on the command line (``key=value``) and
+    in the book's papermill parameters; a bad value raises :class:`ConfigError`
+    naming the field and the values it allows.
     """
 
-    dataset: str = "fashion_mnist"
-    data_dir: str | None = None  # None: $FLSIM_DATA, else the user cache dir
-    num_clients: int = 10
-    clients_per_round: int | None = None  # None: every client, every round
-    num_rounds: int = 10
-    local_epochs: int = 1
-    batch_size: int = 64
-    lr: float = 0.01
-    server_share: float = 0.2  # fraction of the server's round-robin deal it pre-trains on (paper: 1.0)
-    samples_per_client: int | None = 300  # None: the whole deal (paper)
-    eval_samples: int | None = 1000  # test (and backdoor test) images evaluated; None: all
-    partition: str = "iid"
-    dirichlet_alpha: float = 0.5
-    attack: str = "semantic"
-    semantic_set: str | None = None  # None: the dataset's default set
-    target_class: int = 2
-    num_malicious: int = 1  # clients 0 .. num_malicious-1 attack
-    malicious_data_rate: int = 10  # poison positions 0, m*r, 2*m*r, ...
-    seed: int = 0
-    device: str = "cpu"
-    # clients: the per-client tables (every chosen client's model of a round is held for them);
-    # rounds: only the rounds table, FedAvg summing the clients as they finish (memory: two chunks of models).
-    record: str = "clients"
-    # The server's aggregation rule and its parameters (chapter 7; see flsim.aggregators).
-    aggregator: str = "fedavg"
-    trim_fraction: float = 0.1  # trimmed_mean: share of values cut at each end, per coordinate
-    krum_f: int = 1  # krum, multi_krum: attackers tolerated; multi_krum averages num_chosen - krum_f clients
-    clip_norm: float | None = None  # norm_clip: L2 bound on each update; None: the round's median update norm
-    noise_sigma: float | None = None  # norm_clip, flame: noise std per coordinate / clip bound; None: 0, flame 0.001
-    rlr_threshold: int = 4  # rlr: coordinates with |sum of the clients' update signs| below this step backwards
-    filter_z: float = 3.0  # bias_filter: robust z-score of the output-bias statistic above which a client is dropped
-    # How the attackers behave (chapters 7-8); the defaults are the paper's attacker.
-    attack_schedule: str = "pool"  # pool: drawn like any client; every_round: always chosen; single_shot
-    attack_round: int = 1  # single_shot: the one round the attackers attack (and are sure to be chosen)
-    attack_scale: float = 1.0  # model replacement: submit global + attack_scale * update (1: no scaling)
-    attack_norm_bound: float | None = None  # project the submitted update onto this L2 ball around the global model
-    trigger_parts: int = 1  # trigger attack: DBA splits the trigger into 2 or 4 parts, one per attacker
-    adaptive: str = "none"  # output_bias / output_layer: submit that part of a clean-trained model (no bias anomaly)
+    dataset: str = _field("fashion_mnist", "'fashion_mnist' (offline), 'mnist' or 'cifar10' (downloaded once)")
+    data_dir: str | None = _field(None, "where datasets are looked up; None: $FLSIM_DATA, else the user cache dir")
+    num_clients: int = _field(10, "clients in the federation")
+    clients_per_round: int | None = _field(None, "clients chosen at random each round; None: every client")
+    num_rounds: int = _field(10, "rounds of federated learning after the server's pre-training")
+    local_epochs: int = _field(1, "epochs of local SGD per client and round (and of the server's pre-training)")
+    batch_size: int = _field(64, "SGD minibatch size")
+    lr: float = _field(0.01, "SGD learning rate of the clients and the server's pre-training")
+    server_share: float = _field(0.2, "fraction of its round-robin deal the server pre-trains on (paper: 1.0)")
+    samples_per_client: int | None = _field(300, "training images per client (its first ones); None: the "
+                                                 "whole round-robin deal (paper)")
+    eval_samples: int | None = _field(1000, "test (and backdoor test) images evaluated each round; None: all")
+    partition: str = _field("iid", "'iid' (the paper's round-robin deal) or 'dirichlet' (label skew)")
+    dirichlet_alpha: float = _field(0.5, "partition='dirichlet': concentration; small values give each client "
+                                         "few classes (some clients may get no data), large values tend to IID")
+    attack: str = _field("semantic", "'semantic' (relabelled natural images), 'trigger' (a stamped pattern) "
+                                     "or 'none'")
+    semantic_set: str | None = _field(None, "attack='semantic': the named image set; None: the dataset's default")
+    target_class: int = _field(2, "the class the backdoor makes the model predict")
+    num_malicious: int = _field(1, "attacking clients: clients 0 .. num_malicious-1")
+    malicious_data_rate: int = _field(10, "r: each attacker poisons positions 0, m*r, 2*m*r, ... of its data "
+                                          "(m = num_malicious)")
+    seed: int = _field(0, "drives the split, client choice, initialisation, batch order and noise")
+    device: str = _field("cpu", "'cpu', 'cuda' or 'auto' (a GPU if there is one); results are bit-identical "
+                                "on CPU whatever the thread count, not between CPU and GPU")
+    record: str = _field("clients", "'clients': the per-client tables (every chosen client's model of a round "
+                                    "is held for them); 'rounds': only the rounds table, FedAvg summing the "
+                                    "clients as they finish (memory: two chunks of models)")
+    aggregator: str = _field("fedavg", "the server's aggregation rule (chapter 7; see flsim.aggregators)")
+    trim_fraction: float = _field(0.1, "aggregator='trimmed_mean': share of values cut at each end, per "
+                                       "coordinate")
+    krum_f: int = _field(1, "aggregator='krum' or 'multi_krum': attackers tolerated; multi_krum averages "
+                            "the clients per round minus krum_f")
+    clip_norm: float | None = _field(None, "aggregator='norm_clip': L2 bound on each update; None: the "
+                                           "round's median update norm")
+    noise_sigma: float | None = _field(None, "aggregator='norm_clip' or 'flame': noise std per coordinate, "
+                                             "relative to the clip bound; None: 0 (norm_clip), 0.001 (flame)")
+    rlr_threshold: int = _field(4, "aggregator='rlr': coordinates whose clients' update signs sum to less "
+                                   "than this (in absolute value) step backwards")
+    filter_z: float = _field(3.0, "aggregator='bias_filter': robust z-score of the output-bias statistic "
+                                  "above which a client is dropped")
+    attack_schedule: str = _field("pool", "'pool': attackers are drawn like any client; 'every_round': always "
+                                          "chosen; 'single_shot': they attack in attack_round only")
+    attack_round: int = _field(1, "attack_schedule='single_shot': the round the attackers attack (and are "
+                                  "sure to be chosen)")
+    attack_scale: float = _field(1.0, "model replacement: attackers submit global + attack_scale * update "
+                                      "(1: no scaling)")
+    attack_norm_bound: float | None = _field(None, "attackers project their update onto this L2 ball around "
+                                                   "the global model; None: no bound")
+    trigger_parts: int = _field(1, "attack='trigger': DBA splits the trigger into 2 or 4 parts, one per "
+                                   "attacker")
+    adaptive: str = _field("none", "'output_bias' or 'output_layer': attackers submit that part of a "
+                                   "clean-trained model, hiding the bias anomaly; 'none'")
 
     def __post_init__(self) -> None:
+        if isinstance(self.data_dir, os.PathLike):
+            object.__setattr__(self, "data_dir", os.fspath(self.data_dir))
+        if isinstance(self.dataset, str):
+            spelled = self.dataset.lower().replace("-", "").replace("_", "").replace(" ", "")
+            object.__setattr__(self, "dataset", DATASET_ALIASES.get(spelled, self.dataset))
         _check_types(self)
         _check_values(self)
 
@@ -96,16 +132,13 @@ class Config:
     def from_strings(cls, pairs: dict[str, str], base: "Config | None" = None) -> "Config":
         """Build a config from ``key -> text`` pairs, as typed on the command line."""
         base = base or cls()
-        names = {f.name for f in dataclasses.fields(cls)}
+        _check_names(pairs)
         hints = typing.get_type_hints(cls)
-        values = {}
-        for key, text in pairs.items():
-            if key not in names:
-                raise ConfigError(f"unknown parameter {key!r}; allowed: {', '.join(sorted(names))}")
-            values[key] = _parse(key, text, hints[key])
-        return dataclasses.replace(base, **values)
+        return dataclasses.replace(base, **{key: _parse(key, text, hints[key]) for key, text in pairs.items()})
 
     def replace(self, **changes) -> "Config":
+        """A copy with ``changes``; an unknown field name raises :class:`ConfigError`."""
+        _check_names(changes)
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -115,12 +148,17 @@ class Config:
         """A stable hash of the settings that change results (not where data lives).
 
         The semantic set is hashed by name, so None and the dataset's default set share a key.
+        The device is hashed as the kind it resolves to here, with the training backend:
+        results are the same bits on any CPU thread count, not between a CPU and a GPU.
         """
+        from .attacks import semantic_set_name  # late imports: attacks and train need no config
+        from .train import backend_name
+
         settings = {k: v for k, v in self.to_dict().items() if k != "data_dir"}
         if self.attack == "semantic":
-            from .attacks import semantic_set_name  # late import: attacks needs no config
-
             settings["semantic_set"] = semantic_set_name(self.dataset, self.semantic_set)
+        settings["device"] = device_kind(self.device)
+        settings["backend"] = backend_name(settings["device"])
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
@@ -131,6 +169,24 @@ class Config:
     def attackers(self) -> int:
         """The number of attacking clients (num_malicious, or 0 without an attack)."""
         return 0 if self.attack == "none" else self.num_malicious
+
+
+def device_kind(device: str) -> str:
+    """The device ``device`` means on this machine: "auto" is "cuda" where CUDA is available, else "cpu"."""
+    import torch  # late import: a config is made without torch's start-up cost
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _check_names(values: dict) -> None:
+    names = [f.name for f in dataclasses.fields(Config)]
+    for key in values:
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(f"unknown parameter {key!r}; {hint}Config's fields: {', '.join(names)}")
 
 
 def _allowed_types(hint) -> tuple[type, ...]:
@@ -154,7 +210,9 @@ def _check_types(config: Config) -> None:
 
 def _one_of(name: str, value, allowed) -> None:
     if value not in allowed:
-        raise ConfigError(f"{name}={value!r} is not allowed; choose one of {', '.join(map(repr, allowed))}")
+        close = difflib.get_close_matches(str(value), list(map(str, allowed)), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{name}={value!r} is not allowed{hint}; choose one of {', '.join(map(repr, allowed))}")
 
 
 def _at_least(name: str, value, low) -> None:
@@ -162,7 +220,30 @@ def _at_least(name: str, value, low) -> None:
         raise ConfigError(f"{name} must be >= {low}, got {value}")
 
 
+def _check_finite(c: Config) -> None:
+    for field in dataclasses.fields(c):
+        value = getattr(c, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{field.name} must be a finite number, got {value}")
+
+
+def _check_sizes(c: Config) -> None:
+    """Sizes within what the dataset holds."""
+    train, test = DATASET_SIZES[c.dataset]
+    if c.num_clients >= train:
+        raise ConfigError(f"num_clients must be below the {train} training images of {c.dataset}, got {c.num_clients}")
+    deal = -(-train // (c.num_clients + 1))  # a party's round-robin deal, at most
+    if c.partition == "iid" and c.samples_per_client is not None and c.samples_per_client > deal:
+        raise ConfigError(f"samples_per_client={c.samples_per_client} exceeds a client's round-robin deal of "
+                          f"at most {deal} of {c.dataset}'s {train} training images with num_clients="
+                          f"{c.num_clients}; use samples_per_client=None for the whole deal")
+    if c.eval_samples is not None and c.eval_samples > test:
+        raise ConfigError(f"eval_samples={c.eval_samples} exceeds the {test} test images of {c.dataset}; "
+                          "use eval_samples=None for all of them")
+
+
 def _check_values(c: Config) -> None:
+    _check_finite(c)
     _one_of("dataset", c.dataset, DATASETS)
     _one_of("partition", c.partition, PARTITIONS)
     _one_of("attack", c.attack, ATTACKS)
@@ -177,6 +258,8 @@ def _check_values(c: Config) -> None:
                  "rlr_threshold", "attack_round"):
         _at_least(name, getattr(c, name), 1)
     _at_least("num_malicious", c.num_malicious, 0)
+    _at_least("seed", c.seed, 0)
+    _check_sizes(c)
     _at_least("krum_f", c.krum_f, 0)
     _at_least("noise_sigma", c.noise_sigma, 0)
     if c.clients_per_round is not None and c.clients_per_round > c.num_clients:
@@ -200,8 +283,9 @@ def _check_values(c: Config) -> None:
 
         sets = SEMANTIC_SETS.get(c.dataset, {})
         if not sets:
-            raise ConfigError(f"attack='semantic' needs a dataset with semantic sets: "
-                              f"{', '.join(k for k, v in SEMANTIC_SETS.items() if v)}; got dataset={c.dataset!r}")
+            raise ConfigError(f"attack='semantic' needs a dataset with semantic sets "
+                              f"({', '.join(f'{k}: {sorted(v)}' for k, v in SEMANTIC_SETS.items() if v)}); "
+                              f"dataset={c.dataset!r} has none: use attack='trigger' or attack='none' with it")
         if c.semantic_set is not None:
             _one_of("semantic_set", c.semantic_set, tuple(sets))
 
@@ -251,3 +335,14 @@ def _parse(key: str, text: str, hint):
     names = " or ".join("None" if t is type(None) else ("an integer" if t is int else
                         "a number" if t is float else "text") for t in allowed)
     raise ConfigError(f"{key} expects {names}, got {text!r}")
+
+
+def _field_docs(cls) -> str:
+    """The fields' meanings, as the docstring's Parameters section (help(), the API reference)."""
+    lines = ["", "", "    Parameters", "    ----------"]  # after the summary's last line, one blank line
+    for field in dataclasses.fields(cls):
+        lines += [f"    {field.name}", f"        {field.metadata['doc']} (default: {field.default!r})"]
+    return "\n".join(lines)
+
+
+Config.__doc__ = Config.__doc__.rstrip() + _field_docs(Config)

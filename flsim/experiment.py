@@ -12,11 +12,12 @@ from tqdm import tqdm  # plain text bar: tqdm.auto warns in kernels without ipyw
 from . import data, detectors, partition
 from .aggregators import Server, fedavg_streamed
 from .attacks import make_backdoor
-from .config import Config
+from .config import Config, ConfigError, device_kind
 from .metrics import STATISTICS, output_bias_deviation, update_statistics
 from .models import PaperCNN
-from .results import Results, cache_path, load_cached
-from .train import make_trainer, round_matrix
+from .cache import load_cached, store
+from .results import Results
+from .train import intra_op_threads, make_trainer, round_matrix
 
 
 def run(config: Config, cache: bool = True, progress: bool = False) -> Results:
@@ -25,16 +26,16 @@ def run(config: Config, cache: bool = True, progress: bool = False) -> Results:
         return hit
     results = simulate(config, progress=progress)
     if cache:
-        results.save(cache_path(config))
+        store(results)  # an unusable cache warns; the results are returned all the same
     return results
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' but no CUDA device is available; use device='cpu' or 'auto'")
-    return torch.device(name)
+def check_device(name: str) -> torch.device:
+    """The torch device ``name`` ("cpu", "cuda" or "auto") means here; ConfigError if it is not here."""
+    kind = device_kind(name)
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device='cuda' but no CUDA device is available here; use device='cpu' or 'auto'")
+    return torch.device(kind)
 
 
 def _seed(*parts: int) -> int:
@@ -115,8 +116,18 @@ def simulate(config: Config, progress: bool = False) -> Results:
     size then holds two chunks of models (see ``Config.record``).
 
     One seed drives the split, client choice, initialisation, batch order and noise.
+    On CPU every number in the tables is computed on one thread per client (the
+    clients share torch's threads) and on one thread for the rest, so a config
+    gives the same bits whatever the thread count: in a notebook, in a sweep's
+    worker process or on a Dask worker.
     """
-    device = _device(config.device)
+    workers = torch.get_num_threads()
+    with intra_op_threads(1):
+        return _simulate(config, progress, workers)
+
+
+def _simulate(config: Config, progress: bool, workers: int) -> Results:
+    device = check_device(config.device)
     dataset = data.load(config.dataset, config.data_dir)
     backdoor = make_backdoor(config.attack, dataset, config.target_class, config.semantic_set, config.trigger_parts)
     server_data, clean_data, poisoned_data = _client_data(config, dataset, backdoor, device)
@@ -128,7 +139,7 @@ def simulate(config: Config, progress: bool = False) -> Results:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_seed(config.seed, 2))
         model = PaperCNN(dataset.input_shape, dataset.num_classes).to(device)
-    trainer = make_trainer(model, config.lr, config.batch_size)  # backend: $FLSIM_BACKEND, else auto
+    trainer = make_trainer(model, config.lr, config.batch_size, workers=workers)  # backend: $FLSIM_BACKEND or auto
     layer_names = list(trainer.layers)
     choice_rng = np.random.default_rng(_seed(config.seed, 3))
     server = Server(config, trainer.layers, torch.Generator().manual_seed(_seed(config.seed, 5)))

@@ -1,21 +1,35 @@
-"""An experiment's results as tidy tables, saved as Parquet, cached by config and code."""
+"""An experiment's results as tidy tables, saved as Parquet beside a config.json that checks them.
+
+Saving never destroys what flsim did not write: a directory is written only
+if it is new, empty, or an earlier flsim result (nothing in it but the files
+flsim writes). A reader never sees a half-written result, and replacing an
+earlier one never leaves neither (see :mod:`flsim.atomic`).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import platformdirs
 
+from . import atomic
 from .config import Config
 
 TABLES = ("rounds", "updates", "output_bias", "detection", "defence")
+CONFIG_FILE = "config.json"
+FILES = frozenset({CONFIG_FILE, *(f"{name}.parquet" for name in TABLES)})  # all that a result holds
+
+
+class ResultsError(ValueError):
+    """A results directory is damaged, or holds another config than the one asked for."""
+
+
+class DestinationError(FileExistsError):
+    """A results directory cannot be written without touching files flsim did not write."""
 
 
 @dataclass
@@ -43,47 +57,70 @@ class Results:
     defence: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def save(self, directory: str | os.PathLike) -> Path:
-        """Write the tables and config to ``directory``; a reader never sees a partial copy."""
+        """Write the tables and ``config.json`` (the config, flsim's version and source hash, and a
+        checksum of every table) to ``directory``, all at once or not at all.
+
+        ``directory`` may be new, empty, or an earlier flsim result, which is replaced;
+        anything else raises :class:`DestinationError` before a file is written.
+        """
         directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}-"))
-        try:
-            for name in TABLES:
-                getattr(self, name).to_parquet(staging / f"{name}.parquet", index=False)
-            (staging / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
-            if directory.exists():
-                shutil.rmtree(directory)
-            os.rename(staging, directory)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        check_destination(directory)
+        with atomic.staging(directory) as staging:
+            self._write(staging)
+            atomic.publish(staging, directory, replace=True)
         return directory
+
+    def _write(self, directory: Path) -> None:
+        checksums = {}
+        for name in TABLES:
+            path = directory / f"{name}.parquet"
+            getattr(self, name).to_parquet(path, index=False)
+            checksums[path.name] = _sha256(path)
+        from . import __version__
+        from .cache import source_hash  # late import: the cache stores Results
+
+        record = dict(flsim_version=__version__, source_hash=source_hash(), config=self.config.to_dict(),
+                      checksums=checksums)
+        (directory / CONFIG_FILE).write_text(json.dumps(record, indent=2))
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "Results":
+        """Read a saved result; :class:`ResultsError` if a table does not match its checksum."""
         directory = Path(directory)
-        config = Config(**json.loads((directory / "config.json").read_text()))
+        if not directory.exists():
+            atomic.clean_abandoned(directory.parent)  # a replacement killed mid-way: put the old result back
+        record = json.loads((directory / CONFIG_FILE).read_text())
+        settings = record.get("config", record)  # results saved before config.json recorded checksums: the config
+        for name, checksum in record.get("checksums", {}).items():
+            if _sha256(directory / name) != checksum:
+                raise ResultsError(f"{directory / name} does not match the checksum in {directory / CONFIG_FILE}: "
+                                   "the file was changed or damaged after it was saved")
         tables = {name: pd.read_parquet(directory / f"{name}.parquet") for name in TABLES}
-        return cls(config, **tables)
+        return cls(Config(**settings), **tables)
 
 
-def cache_dir() -> Path:
-    """Where results are cached: ``$FLSIM_CACHE``, else the user cache dir."""
-    return Path(os.environ.get("FLSIM_CACHE") or Path(platformdirs.user_cache_dir("flsim")) / "results")
+def check_destination(directory: str | os.PathLike) -> None:
+    """Raise :class:`DestinationError` unless ``directory`` can take a result without losing a file
+    flsim did not write: it must be new, empty, or an earlier flsim result."""
+    directory = Path(directory)
+    if not directory.exists() and not directory.is_symlink():
+        return
+    if not directory.is_dir():
+        raise DestinationError(f"{directory} exists and is not a directory; results go into a directory: "
+                               "choose a new path")
+    if Path.cwd().resolve().is_relative_to(directory.resolve()):
+        raise DestinationError(f"{directory} is the working directory (or holds it); save into a new "
+                               "subdirectory instead, e.g. results/run1")
+    entries = {entry.name for entry in directory.iterdir()}
+    foreign = sorted(entries - FILES)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise DestinationError(f"{directory} holds files flsim did not write ({shown}); flsim replaces only "
+                               "an earlier flsim result: choose a new or empty directory")
+    if entries and CONFIG_FILE not in entries:
+        raise DestinationError(f"{directory} holds no {CONFIG_FILE}, so it is no flsim result; "
+                               "choose a new or empty directory")
 
 
-def source_hash() -> str:
-    """A hash of flsim's source files: any code change gives new cache keys."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.rglob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
-def cache_path(config: Config) -> Path:
-    return cache_dir() / f"{config.key()}-{source_hash()}"
-
-
-def load_cached(config: Config) -> Results | None:
-    path = cache_path(config)
-    return Results.load(path) if (path / "config.json").exists() else None
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

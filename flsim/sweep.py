@@ -18,29 +18,35 @@ worker that dies mid-run has its task rescheduled on another worker.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 
 import torch
+from tqdm import tqdm  # plain text bar: tqdm.auto warns in kernels without ipywidgets
 
 from .config import Config
 from .experiment import run
-from .results import Results, cache_path, load_cached, source_hash
+from .cache import load_cached, source_hash, store
+from .results import Results
 
 SCHEDULER_VARIABLES = ("FLSIM_SCHEDULER", "DASK_SCHEDULER_ADDRESS")
+PARENT_CHECK_SECONDS = 0.5  # how often a worker process looks whether the sweep that started it still runs
 
 
-def sweep(configs: list[Config], workers: int | None = None, scheduler=None) -> list[Results]:
+def sweep(configs: list[Config], workers: int | None = None, scheduler=None, progress: bool = False) -> list[Results]:
     """Results of ``configs``, in order; the uncached ones run in parallel.
 
     ``scheduler``: a Dask scheduler address (``"tcp://host:8786"``) or a
     ``distributed.Client``; None falls back to ``$FLSIM_SCHEDULER``, then
     ``$DASK_SCHEDULER_ADDRESS``, then local processes.
 
-    ``workers`` (local processes only), None: one process per four cores. torch
-    already uses a few threads well, and on 2 cores two processes were slower
-    than one (26.9 s vs 20.6 s for two small runs). ``workers=1`` runs in this
-    process.
+    ``workers`` (local processes only), None: one process per four cores, since
+    a run already trains a client per core. ``workers=1`` runs in this process.
+    Worker processes end when this process ends, even if it is killed.
+
+    ``progress``: a bar over the runs that are not cached yet.
     """
     configs = list(configs)
     results = [load_cached(c) for c in configs]
@@ -48,27 +54,44 @@ def sweep(configs: list[Config], workers: int | None = None, scheduler=None) -> 
     if missing:
         if scheduler is None:
             scheduler = next((os.environ[v] for v in SCHEDULER_VARIABLES if os.environ.get(v)), None)
-        done = _on_dask(missing, scheduler) if scheduler else _on_processes(missing, workers)
+        with tqdm(total=len(missing), desc="runs", unit="run", disable=not progress) as bar:
+            done = _on_dask(missing, scheduler, bar) if scheduler else _on_processes(missing, workers, bar)
         results = [r if r is not None else done[c.key()] for c, r in zip(configs, results)]
     return results
 
 
-def _on_processes(configs: dict[str, Config], workers: int | None) -> dict[str, Results]:
+def _on_processes(configs: dict[str, Config], workers: int | None, bar: tqdm) -> dict[str, Results]:
     workers = min(workers or max(1, (os.cpu_count() or 1) // 4), len(configs))
     if workers == 1:
-        return {key: run(config) for key, config in configs.items()}
+        done = {}
+        for key, config in configs.items():
+            done[key] = run(config)
+            bar.update()
+        return done
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_watch_parent,
+                             initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(_run_in_process, config, threads): key for key, config in configs.items()}
-        return _collect(futures, as_completed(futures), configs)
+        return _collect(futures, as_completed(futures), configs, bar)
+
+
+def _watch_parent(parent: int) -> None:
+    """In a worker process: end it as soon as the sweep's process is gone (killed, say), mid-run or idle."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)  # the parent is gone: nobody will read this worker's results
+
+    threading.Thread(target=watch, name="flsim-parent-watch", daemon=True).start()
 
 
 def _run_in_process(config: Config, threads: int) -> Results:
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads)  # speed only: the results are the same bits at any thread count
     return run(config)  # cached here, as it finishes
 
 
-def _on_dask(configs: dict[str, Config], scheduler) -> dict[str, Results]:
+def _on_dask(configs: dict[str, Config], scheduler, bar: tqdm) -> dict[str, Results]:
     try:
         from distributed import Client, as_completed as dask_completed
     except ImportError as error:
@@ -79,7 +102,7 @@ def _on_dask(configs: dict[str, Config], scheduler) -> dict[str, Results]:
         # The key names the result: a config already running for another sweep is not run twice.
         futures = {client.submit(_run_on_dask_worker, config, key=f"flsim-run-{key}-{code}"): key
                    for key, config in configs.items()}
-        return _collect(futures, dask_completed(futures, loop=client.loop), configs, code)
+        return _collect(futures, dask_completed(futures, loop=client.loop), configs, bar, code)
     finally:
         if client is not scheduler:
             client.close()
@@ -89,11 +112,13 @@ def _run_on_dask_worker(config: Config) -> tuple[str, Results]:
     return source_hash(), run(config)  # cached on the worker's disk ($FLSIM_CACHE there)
 
 
-def _collect(futures: dict, completed, configs: dict[str, Config], code: str | None = None) -> dict[str, Results]:
+def _collect(futures: dict, completed, configs: dict[str, Config], bar: tqdm,
+             code: str | None = None) -> dict[str, Results]:
     """Each result as it arrives, cached here; the other runs finish even if one fails."""
     done, errors = {}, []
     for future in completed:
         key = futures[future]
+        bar.update()
         try:
             result = future.result()
         except Exception as error:  # noqa: BLE001 - raised below, after the others are saved
@@ -105,7 +130,7 @@ def _collect(futures: dict, completed, configs: dict[str, Config], code: str | N
                 raise RuntimeError(f"a Dask worker runs other flsim code (source hash {worker_code}, here {code}); "
                                    "install the same flsim on every worker")
         if load_cached(configs[key]) is None:  # a worker on another machine cached it there, not here
-            result.save(cache_path(configs[key]))
+            store(result)
         done[key] = result
     if errors:
         config, error = errors[0]

@@ -83,8 +83,8 @@ def _round_rows(out: torch.Tensor | None, clients: int, start: torch.Tensor) -> 
 
 
 @contextlib.contextmanager
-def _intra_op_threads(count: int) -> Iterator[None]:
-    """Runs the block with ``count`` torch intra-op threads in this thread."""
+def intra_op_threads(count: int) -> Iterator[None]:
+    """Runs the block with ``count`` torch intra-op threads in this thread, then restores the count."""
     before = torch.get_num_threads()
     torch.set_num_threads(count)
     try:
@@ -109,11 +109,12 @@ class FlatTrainer:
 
     backend = "sequential"
 
-    def __init__(self, model: nn.Module, lr: float, batch_size: int):
+    def __init__(self, model: nn.Module, lr: float, batch_size: int, workers: int | None = None):
         keep_freed_memory()
         self.model = model
         self.lr = lr
         self.batch_size = batch_size
+        self.workers = workers  # CPU threads a round's clients share; None: torch.get_num_threads() at the round
         self.params = list(model.parameters())
         self.layers: dict[str, slice] = {}
         offset = 0
@@ -187,16 +188,19 @@ class FlatTrainer:
         else in a new matrix.
 
         On CPU every client trains on one thread, and the round's clients are
-        shared out among ``torch.get_num_threads()`` threads, each with its own
-        model: a small batch keeps one core busier than it keeps two, and a
-        client's result does not depend on how many cores the machine has.
+        shared out among :attr:`workers` threads, each with its own model: a
+        small batch keeps one core busier than it keeps two, and a client's
+        result does not depend on how many cores the machine has.
         """
         weights = _round_rows(out, len(datasets), start)
         if start.device.type != "cpu":
             for row, (x, y), generator in zip(weights, datasets, generators):
                 self.train(start, x, y, epochs, generator, out=row)
             return weights
-        return self._start_on_workers(start, datasets, epochs, generators, weights, torch.get_num_threads())()
+        return self._start_on_workers(start, datasets, epochs, generators, weights, self._worker_count())()
+
+    def _worker_count(self) -> int:
+        return self.workers or torch.get_num_threads()
 
     def stream_clients(self, start: torch.Tensor, datasets: list[tuple[torch.Tensor, torch.Tensor]], epochs: int,
                        generators: list[torch.Generator]) -> Iterator[tuple[slice, torch.Tensor]]:
@@ -215,21 +219,21 @@ class FlatTrainer:
         buffers = round_matrix(min(2 * size, len(datasets)), start).split(size)
         chunks = [slice(first, min(first + size, len(datasets))) for first in range(0, len(datasets), size)]
         on_workers = start.device.type == "cpu" and self.backend == "sequential"
-        threads = torch.get_num_threads()
+        threads, workers = torch.get_num_threads(), self._worker_count()
 
         def queue(k: int) -> Callable[[], torch.Tensor]:
             """Starts chunk k's training (CPU) or defers it; the function returned waits for its weights."""
             rows = chunks[k]
             job = start, datasets[rows], epochs, generators[rows], buffers[k % 2][:rows.stop - rows.start]
             if on_workers:
-                return self._start_on_workers(*job, threads)
+                return self._start_on_workers(*job, workers)
             return functools.partial(self.train_clients, *job[:4], out=job[4])
 
         queued = queue(0)
         for k, rows in enumerate(chunks):
             trained, queued = queued, queue(k + 1) if k + 1 < len(chunks) else None
             weights = trained()
-            with _intra_op_threads(1 if on_workers and queued else threads):
+            with intra_op_threads(1 if on_workers and queued else threads):
                 yield rows, weights
 
     def stream_chunk(self, datasets: list[tuple[torch.Tensor, torch.Tensor]]) -> int:
@@ -241,6 +245,7 @@ class FlatTrainer:
                           threads: int) -> Callable[[], torch.Tensor]:
         """Queues the clients on ``threads`` worker threads, each client trained in its row of ``out`` by the
         thread's own model on one intra-op thread; the function returned waits for them and returns ``out``."""
+        caller = torch.get_num_threads()
         if self._pool is None or self._pool[0] != threads:
             if self._pool is not None:
                 self._pool[1].shutdown()  # the thread count changed: its idle workers go
@@ -258,7 +263,7 @@ class FlatTrainer:
             finally:
                 for future in futures:
                     future.cancel()  # after an error: the clients not yet started
-                torch.set_num_threads(threads)  # a new worker's set_num_threads(1) also set the default for new threads
+                torch.set_num_threads(caller)  # a new worker's set_num_threads(1) also set the default for new threads
             return out
 
         return wait
@@ -298,8 +303,8 @@ class BatchedTrainer(FlatTrainer):
 
     backend = "batched"
 
-    def __init__(self, model: nn.Module, lr: float, batch_size: int):
-        super().__init__(model, lr, batch_size)
+    def __init__(self, model: nn.Module, lr: float, batch_size: int, workers: int | None = None):
+        super().__init__(model, lr, batch_size, workers)
         self.shapes = {name: p.shape for name, p in model.named_parameters()}
         self._client_grads = vmap(grad(self._loss))
         self._bytes_per_client: int | None = None
@@ -388,28 +393,34 @@ class BatchedTrainer(FlatTrainer):
         return elements * self.weights.element_size()
 
 
-def make_trainer(model: nn.Module, lr: float, batch_size: int, backend: str | None = None) -> FlatTrainer:
-    """The trainer for ``backend``: "sequential", "batched" or "auto" (default: ``$FLSIM_BACKEND``, else "auto").
-
-    "auto" is sequential on CPU, where it trains a client per core; on CUDA
-    it is the faster of the two, timed on the first round.
-    """
+def backend_name(device: torch.device | str, backend: str | None = None) -> str:
+    """The backend a trainer on ``device`` uses: ``backend``, else ``$FLSIM_BACKEND``, else "auto",
+    which is "sequential" on CPU (on CUDA it stays "auto": timed on the first round)."""
+    name = "backend" if backend else "FLSIM_BACKEND"
     backend = backend or os.environ.get("FLSIM_BACKEND") or "auto"
     if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r} is not allowed; choose one of {', '.join(map(repr, BACKENDS))}")
-    device = next(model.parameters()).device
-    if backend == "sequential" or (backend == "auto" and device.type != "cuda"):
-        return FlatTrainer(model, lr, batch_size)
-    if backend == "batched":
-        return BatchedTrainer(model, lr, batch_size)
-    return AutoTrainer(model, lr, batch_size)
+        raise ValueError(f"{name}={backend!r} is not allowed; choose one of {', '.join(map(repr, BACKENDS))}")
+    return "sequential" if backend == "auto" and torch.device(device).type != "cuda" else backend
+
+
+def make_trainer(model: nn.Module, lr: float, batch_size: int, backend: str | None = None,
+                 workers: int | None = None) -> FlatTrainer:
+    """The trainer for ``backend`` (see :func:`backend_name`): "sequential", "batched" or "auto".
+
+    "auto" is sequential on CPU, where it trains a client per core (``workers``
+    threads; None: torch's thread count at each round); on CUDA it is the
+    faster of the two, timed on the first round.
+    """
+    trainer = {"sequential": FlatTrainer, "batched": BatchedTrainer, "auto": AutoTrainer}[
+        backend_name(next(model.parameters()).device, backend)]
+    return trainer(model, lr, batch_size, workers)
 
 
 class AutoTrainer(BatchedTrainer):
     """On the first round, times a few steps of both backends and keeps the faster (CUDA)."""
 
-    def __init__(self, model: nn.Module, lr: float, batch_size: int):
-        super().__init__(model, lr, batch_size)
+    def __init__(self, model: nn.Module, lr: float, batch_size: int, workers: int | None = None):
+        super().__init__(model, lr, batch_size, workers)
         self.backend = None
 
     def train_clients(self, start, datasets, epochs, generators, out=None):

@@ -4,8 +4,7 @@ import pandas as pd
 import pytest
 
 import flsim
-from flsim import results as results_module
-from flsim import train
+from flsim import cache, train
 
 DETERMINISTIC = ["rounds", "updates", "output_bias"]
 
@@ -80,12 +79,12 @@ def test_dirichlet_partition_runs(tiny_config):
 
 def test_results_cache_hits_and_code_changes_invalidate(tiny_config, monkeypatch):
     first = flsim.run(tiny_config)
-    path = results_module.cache_path(tiny_config)
+    path = cache.cache_path(tiny_config)
     assert (path / "config.json").exists()
     hit = flsim.run(tiny_config)
     pd.testing.assert_frame_equal(hit.rounds, first.rounds)  # seconds included: it was read, not rerun
-    monkeypatch.setattr(results_module, "source_hash", lambda: "changed-code")
-    assert results_module.load_cached(tiny_config) is None
+    monkeypatch.setattr(cache, "source_hash", lambda: "changed-code")
+    assert cache.load_cached(tiny_config) is None
 
 
 def test_save_and_load_round_trip(tiny_config, tmp_path):
@@ -112,7 +111,7 @@ def test_interrupted_save_leaves_nothing_behind(tiny_config, tmp_path, monkeypat
     with pytest.raises(KeyboardInterrupt):
         res.save(tmp_path / "entry")
     assert list(tmp_path.iterdir()) == []
-    assert results_module.load_cached(tiny_config) is None
+    assert cache.load_cached(tiny_config) is None
 
 
 def test_record_rounds_streams_the_round_and_keeps_the_rounds_table(tiny_config, monkeypatch):

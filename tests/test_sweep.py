@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import flsim
-from flsim import results as results_module
+from flsim import cache
 from tests.conftest import TINY
 
 distributed = pytest.importorskip("distributed")
@@ -28,14 +28,14 @@ def configs(n):
 
 def cached_seconds(config):
     """The timings stored in the cache: a run that was read back, not recomputed, has exactly these."""
-    return pd.read_parquet(results_module.cache_path(config) / "rounds.parquet").seconds.tolist()
+    return pd.read_parquet(cache.cache_path(config) / "rounds.parquet").seconds.tolist()
 
 
-def assert_close_results(a, b):
-    """Same run up to float rounding (a Dask worker trains with 1 thread, this process with more)."""
-    pd.testing.assert_frame_equal(a.rounds.drop(columns="seconds"), b.rounds.drop(columns="seconds"),
-                                  check_exact=False, rtol=1e-4, atol=1e-5)
-    pd.testing.assert_frame_equal(a.updates, b.updates, check_exact=False, rtol=1e-3, atol=1e-6)
+def assert_same_results(a, b):
+    """The same bits in every table but the timings (a Dask worker runs on 1 thread, this process on more)."""
+    pd.testing.assert_frame_equal(a.rounds.drop(columns="seconds"), b.rounds.drop(columns="seconds"), check_exact=True)
+    for name in ("updates", "output_bias", "detection", "defence"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True)
 
 
 def test_local_sweep_keeps_order_and_reads_finished_runs_from_the_cache():
@@ -56,13 +56,13 @@ def test_killed_sweep_resumes_without_recomputing(tmp_path):
     process = subprocess.Popen([sys.executable, "-c", script], env=os.environ.copy())
     try:
         deadline = time.monotonic() + 300
-        while not (results_module.cache_path(todo[0]) / "config.json").exists():
+        while not (cache.cache_path(todo[0]) / "config.json").exists():
             assert process.poll() is None and time.monotonic() < deadline, "the first run never finished"
             time.sleep(0.05)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
-    finished = [c for c in todo if results_module.load_cached(c) is not None]
+    finished = [c for c in todo if cache.load_cached(c) is not None]
     assert 1 <= len(finished) < 3
     before = {c.key(): cached_seconds(c) for c in finished}
     results = flsim.sweep(todo, workers=1)
@@ -70,7 +70,7 @@ def test_killed_sweep_resumes_without_recomputing(tmp_path):
     for config, result in zip(todo, results):
         if config.key() in before:
             assert result.rounds.seconds.tolist() == before[config.key()]
-        assert results_module.load_cached(config) is not None
+        assert cache.load_cached(config) is not None
 
 
 @pytest.fixture(scope="module")
@@ -110,12 +110,12 @@ def test_dask_sweep_survives_a_killed_worker(cluster):
     results = outcome["results"]
     assert [r.config for r in results] == todo
     assert results[0].rounds.seconds.tolist() == before
-    assert not (cluster.worker_cache / results_module.cache_path(todo[0]).name).exists()
+    assert not (cluster.worker_cache / cache.cache_path(todo[0]).name).exists()
     for config, result in zip(todo[1:], results[1:]):
         # Cached as it finished, by the worker (its own disk) and here.
-        assert (cluster.worker_cache / results_module.cache_path(config).name / "config.json").exists()
-        pd.testing.assert_frame_equal(results_module.load_cached(config).updates, result.updates)
-    assert_close_results(results[1], flsim.run(todo[1], cache=False))
+        assert (cluster.worker_cache / cache.cache_path(config).name / "config.json").exists()
+        pd.testing.assert_frame_equal(cache.load_cached(config).updates, result.updates)
+    assert_same_results(results[1], flsim.run(todo[1], cache=False))
     assert len({r.rounds.main_loss.iloc[-1] for r in results}) == 4  # four different seeds, four runs
 
 
@@ -123,5 +123,50 @@ def test_scheduler_from_the_environment(cluster, monkeypatch):
     config = flsim.Config(**SMALL, seed=10)
     monkeypatch.setenv("FLSIM_SCHEDULER", cluster.scheduler_address)
     [result] = flsim.sweep([config])
-    assert (cluster.worker_cache / results_module.cache_path(config).name / "config.json").exists()
+    assert (cluster.worker_cache / cache.cache_path(config).name / "config.json").exists()
     assert np.isfinite(result.rounds.main_loss).all()
+
+
+def spawned_children(parent: int) -> list[int]:
+    """The worker processes ``parent`` spawned (multiprocessing's spawn start method), from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+            command = open(f"/proc/{entry}/cmdline").read()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and "spawn_main" in command:
+            found.append(int(entry))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process table from /proc")
+def test_worker_processes_end_when_the_sweep_is_killed():
+    script = f"import flsim; flsim.sweep([flsim.Config(**{SMALL!r}, seed=s) for s in range(40)], workers=2)"
+    process = subprocess.Popen([sys.executable, "-c", script], env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 300
+        # Until the workers run configs (their first results are cached): killed while they still import
+        # torch, they would end only once the import is done and they see their parent gone.
+        while len(workers := spawned_children(process.pid)) < 2 or not cache.cache_dir().exists() \
+                or len(list(cache.cache_dir().iterdir())) < 2:
+            assert process.poll() is None and time.monotonic() < deadline, "the sweep never ran a config"
+            time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in workers if alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"worker processes {left} outlived the sweep by 10 s"

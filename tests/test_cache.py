@@ -1,0 +1,117 @@
+"""The result cache heals itself: damaged or mismatched entries are set aside and recomputed,
+an unusable cache costs no results, concurrent writers both succeed."""
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+
+import pandas as pd
+import pytest
+
+import flsim
+from flsim import atomic, cache
+
+
+def same_tables(a, b):
+    for name in ("rounds", "updates", "output_bias", "detection", "defence"):
+        pd.testing.assert_frame_equal(getattr(a, name).drop(columns="seconds", errors="ignore"),
+                                      getattr(b, name).drop(columns="seconds", errors="ignore"), check_exact=True)
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[:100])
+
+
+def garble(path):
+    path.write_text("{ not json")
+
+
+def empty(path):
+    path.write_bytes(b"")
+
+
+def other_seed(path):
+    record = json.loads(path.read_text())
+    record["config"]["seed"] = 7  # a hand edit: the entry now claims another config
+    path.write_text(json.dumps(record))
+
+
+def other_value(path):
+    frame = pd.read_parquet(path)
+    frame.loc[0, "main_accuracy"] = 0.5  # a plausible table whose checksum no longer matches
+    frame.to_parquet(path, index=False)
+
+
+@pytest.mark.parametrize("file, damage", [
+    ("rounds.parquet", truncate), ("updates.parquet", empty), ("config.json", garble), ("config.json", empty),
+    ("config.json", other_seed), ("rounds.parquet", other_value), ("detection.parquet", os.remove),
+])
+def test_a_damaged_entry_is_reported_set_aside_and_recomputed(tiny_config, file, damage):
+    first = flsim.run(tiny_config)
+    entry = cache.cache_path(tiny_config)
+    damage(entry / file)
+    with pytest.warns(cache.CacheWarning, match=f"cached result {entry}.* is damaged.*computing it again"):
+        again = flsim.run(tiny_config)
+    assert again.config == tiny_config
+    same_tables(again, first)
+    assert again.rounds.seconds.tolist() != first.rounds.seconds.tolist()  # recomputed, not read back
+    [aside] = (cache.cache_dir() / cache.DAMAGED).iterdir()
+    assert aside.name.startswith(entry.name) and (aside / "rounds.parquet").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # healed: the next run reads the new entry without a word
+        read = flsim.run(tiny_config)
+    assert read.rounds.seconds.tolist() == again.rounds.seconds.tolist()
+
+
+def test_an_entry_is_served_as_the_config_asked_for(tiny_config, tmp_path):
+    flsim.run(tiny_config)
+    elsewhere = tiny_config.replace(data_dir=str(tmp_path))  # where data lives is not part of the key
+    assert flsim.run(elsewhere).config == elsewhere
+
+
+@pytest.mark.parametrize("make_unusable", ["file", "inside a file"])
+def test_an_unusable_cache_warns_once_and_the_run_goes_on(tiny_config, tmp_path, monkeypatch, make_unusable):
+    blocker = tmp_path / "cache-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("FLSIM_CACHE", str(blocker if make_unusable == "file" else blocker / "results"))
+    monkeypatch.setattr(cache, "_reported", set())
+    with pytest.warns(cache.CacheWarning, match="result cache .* is unusable.*not cached") as caught:
+        first = flsim.run(tiny_config)
+        second = flsim.run(tiny_config.replace(seed=1))
+    assert len([w for w in caught if issubclass(w.category, cache.CacheWarning)]) == 1
+    assert len(first.rounds) == len(second.rounds) == 3
+    assert first.save(tmp_path / "out") == tmp_path / "out"  # --out does not need the cache
+    assert blocker.read_text() == "not a directory"
+
+
+def test_the_first_complete_entry_wins(tiny_config):
+    first = flsim.run(tiny_config)
+    later = flsim.run(tiny_config, cache=False)  # the same run, finished by another process
+    assert cache.store(later) == cache.cache_path(tiny_config)
+    assert cache.load_cached(tiny_config).rounds.seconds.tolist() == first.rounds.seconds.tolist()
+    assert [p.name for p in cache.cache_dir().iterdir()] == [cache.cache_path(tiny_config).name]
+
+
+def test_two_processes_finishing_one_config_both_succeed(tmp_path):
+    script = ("import flsim; from tests.conftest import TINY; "
+              "r = flsim.run(flsim.Config(**TINY)); print(r.rounds.main_loss.iloc[-1])")
+    processes = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0]
+    assert outputs[0] == outputs[1]
+    assert len([p for p in cache.cache_dir().iterdir()]) == 1  # one entry, no staging left
+
+
+def test_staging_folders_of_killed_writers_are_removed(tiny_config):
+    parent = cache.cache_dir()
+    parent.mkdir(parents=True, exist_ok=True)
+    dead = parent / f".abc-123~staging~{atomic.socket.gethostname()}~{2 ** 22 + 7}~0000"
+    dead.mkdir()
+    (dead / "rounds.parquet").write_text("half written")
+    living = parent / f".abc-123~staging~{atomic.socket.gethostname()}~{os.getpid()}~0000"
+    living.mkdir()
+    flsim.run(tiny_config)
+    assert not dead.exists() and living.exists()

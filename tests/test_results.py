@@ -1,0 +1,127 @@
+"""Saving results never destroys what flsim did not write, and never leaves neither copy."""
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+import flsim
+from flsim import atomic
+from flsim.cli import main
+from flsim.results import DestinationError, ResultsError
+from tests.conftest import TINY
+
+TINY_ARGS = [f"{k}={v}" for k, v in TINY.items()]
+
+
+@pytest.fixture(scope="module")
+def results():
+    return flsim.run(flsim.Config(**TINY), cache=False)
+
+
+def test_save_writes_a_new_directory_with_the_users_permissions(results, tmp_path):
+    saved = results.save(tmp_path / "a" / "run")
+    assert sorted(p.name for p in saved.iterdir()) == sorted(
+        ["config.json", "rounds.parquet", "updates.parquet", "output_bias.parquet", "detection.parquet",
+         "defence.parquet"])
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o777 & ~umask  # not mkdtemp's 0700
+    record = json.loads((saved / "config.json").read_text())
+    assert record["flsim_version"] == flsim.__version__ and len(record["source_hash"]) == 12
+    assert record["config"] == results.config.to_dict() and len(record["checksums"]) == 5
+    assert [p.name for p in tmp_path.joinpath("a").iterdir()] == ["run"]  # no staging left
+
+
+def test_save_replaces_an_earlier_result_and_an_empty_directory(results, tmp_path):
+    target = tmp_path / "run"
+    results.save(target)
+    other = flsim.run(results.config.replace(seed=1))
+    other.save(target)
+    assert flsim.Results.load(target).config.seed == 1
+    (tmp_path / "empty").mkdir()
+    results.save(tmp_path / "empty")
+    assert flsim.Results.load(tmp_path / "empty").config == results.config
+
+
+@pytest.mark.parametrize("setup, words", [
+    (lambda d: (d.mkdir(), (d / "notes.txt").write_text("mine")), ["notes.txt", "did not write"]),
+    (lambda d: d.write_text("a file"), ["is not a directory"]),
+    (lambda d: (d.mkdir(), (d / "rounds.parquet").write_text("mine")), ["no config.json"]),
+])
+def test_save_refuses_a_destination_holding_other_files(results, tmp_path, setup, words):
+    target = tmp_path / "target"
+    setup(target)
+    before = {p: p.read_bytes() for p in [target, *target.glob("*")] if p.is_file()}
+    with pytest.raises(DestinationError) as error:
+        results.save(target)
+    for word in words:
+        assert word in str(error.value)
+    assert {p: p.read_bytes() for p in before} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["target"]
+
+
+def test_cli_out_refuses_a_users_directory_before_running(tmp_path, monkeypatch, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    monkeypatch.chdir(tmp_path)
+    for out in (".", str(tmp_path)):
+        assert main(["run", *TINY_ARGS, "--out", out]) == 2
+        assert "working directory" in capsys.readouterr().err
+    assert main(["run", *TINY_ARGS, "--out", "notes.txt"]) == 2
+    assert "notes.txt exists and is not a directory" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert main(["run", *TINY_ARGS, "--out", "run1"]) == 0
+    assert flsim.Results.load(tmp_path / "run1").config == flsim.Config(**TINY)
+
+
+def test_load_refuses_a_table_changed_after_saving(results, tmp_path):
+    saved = results.save(tmp_path / "run")
+    frame = pd.read_parquet(saved / "updates.parquet")
+    frame.loc[0, "l2_deviation"] += 1
+    frame.to_parquet(saved / "updates.parquet", index=False)
+    with pytest.raises(ResultsError, match="updates.parquet does not match the checksum"):
+        flsim.Results.load(saved)
+
+
+KILL_BETWEEN_RENAMES = """
+import os, signal, sys
+import flsim
+from flsim import atomic
+results = flsim.Results.load(sys.argv[1])
+renames = []
+real = os.rename
+def rename(a, b):
+    real(a, b)
+    renames.append(b)
+    if len(renames) == 1:  # the old result moved aside, the new one not yet in
+        os.kill(os.getpid(), signal.SIGKILL)
+atomic.os.rename = rename
+flsim.run(results.config.replace(seed=1), cache=False).save(sys.argv[1])
+"""
+
+
+def test_a_kill_while_replacing_leaves_the_old_result(results, tmp_path):
+    target = results.save(tmp_path / "run")
+    killed = subprocess.run([sys.executable, "-c", KILL_BETWEEN_RENAMES, str(target)])
+    assert killed.returncode == -signal.SIGKILL
+    assert not target.exists()  # killed between the renames: the old result is aside
+    assert flsim.Results.load(target).config == results.config  # found again by the next reader
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_abandoned_staging_is_removed_and_a_replaced_result_put_back(results, tmp_path):
+    host = atomic.socket.gethostname()
+    target = results.save(tmp_path / "run")
+    aside = tmp_path / f".run~replaced~{host}~{2 ** 22 + 7}~0000"
+    os.rename(target, aside)
+    staging = tmp_path / f".other~staging~{host}~{2 ** 22 + 9}~0000"
+    staging.mkdir()
+    atomic.clean_abandoned(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert flsim.Results.load(target).config == results.config
