@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from flsim.cli import main
 from tests.conftest import TINY
@@ -29,3 +30,50 @@ def test_bad_input_exits_with_a_clear_message(capsys):
 def test_module_entry_point():
     done = subprocess.run([sys.executable, "-m", "flsim", "run", "dataset=svhn"], capture_output=True, text=True)
     assert done.returncode == 2 and "dataset='svhn' is not allowed" in done.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["lr=inf"], ["lr", "finite"]),
+    (["noise_sigma=nan", "aggregator=norm_clip"], ["noise_sigma", "finite"]),
+    (["attack_scale=inf"], ["attack_scale", "finite"]),
+    (["dirichlet_alpha=inf"], ["dirichlet_alpha", "finite"]),
+    (["seed=-1"], ["seed", ">= 0"]),
+    (["seed=1.5"], ["seed", "integer"]),
+    (["num_client=3"], ["num_client", "did you mean 'num_clients'"]),
+    (["dataset=fashion"], ["dataset", "fashion_mnist"]),
+    (["dataset=mnist"], ["attack='semantic'", "dataset='mnist'", "attack='trigger'"]),
+    (["eval_samples=20000"], ["eval_samples", "10000"]),
+    (["samples_per_client=100000"], ["samples_per_client", "None"]),
+    (["clients_per_round=0"], ["clients_per_round", ">= 1"]),
+    (["record=all"], ["record", "'clients'"]),
+    (["device=cuda"], ["device='cuda'", "no CUDA device"]),
+])
+def test_bad_values_exit_2_naming_the_field(args, words, capsys, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert main(["run", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1  # one line, no traceback
+    for word in words:
+        assert word in err
+
+
+def test_out_pointing_at_a_file_is_refused_before_the_run(tmp_path, capsys, monkeypatch):
+    target = tmp_path / "results.csv"
+    target.write_text("mine")
+    monkeypatch.setattr("flsim.cli.run", lambda *a, **k: pytest.fail("ran before refusing --out"))
+    assert main(["run", "--out", str(target)]) == 2
+    assert "results.csv exists and is not a directory" in capsys.readouterr().err
+    assert target.read_text() == "mine"
+
+
+def test_version_and_help_show_what_users_look_for(capsys):
+    import flsim
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"flsim {flsim.__version__}"
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    assert "malicious_data_rate=10: r: each attacker poisons positions 0, m*r" in out
+    assert "samples_per_client=300: training images per client" in out
