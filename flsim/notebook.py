@@ -6,7 +6,8 @@ well anywhere (rendered book, papermill output, Jupyter, Colab, GitHub):
 - :func:`glue` records a number for the text: glued with myst-nb where it is
   installed (the rendered book), kept here for :func:`summary` everywhere;
 - :func:`figure` shows a figure with a visible caption;
-- :func:`summary` shows the numbers a run found and its verdict as a table.
+- :func:`summary` shows the numbers a run found and its verdict as a table;
+- :func:`parameters_of` reads a chapter's parameters, for the tests of the documented commands.
 
 flsim runs without this module; the chapters import it.
 """
@@ -16,6 +17,8 @@ from __future__ import annotations
 import ast
 import difflib
 import importlib.util
+import json
+import os
 
 import pandas as pd
 
@@ -93,6 +96,19 @@ def check_parameters() -> None:
             passed = validate(_assignments(history[position - 1]), _assignments(history[position]))
             shell.user_ns.update(passed)
             return
+
+
+def parameters_of(path: str | os.PathLike) -> dict[str, object]:
+    """The defaults of the notebook's ``parameters`` cell (name -> literal value): the names and
+    kinds :func:`check_parameters` accepts. tests/test_doc_examples.py checks the book's papermill
+    commands against them."""
+    with open(path, encoding="utf-8") as file:
+        cells = json.load(file)["cells"]
+    for cell in cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            source = cell["source"]
+            return _assignments(source if isinstance(source, str) else "".join(source))
+    raise ParameterError(f"{path} has no cell tagged 'parameters'")
 
 
 def glue(name: str, value, display: bool = False):

@@ -23,3 +23,29 @@ def test_committed_without_outputs(path):
 def test_has_a_parameters_cell(path):
     cells = json.loads(path.read_text())["cells"]
     assert sum("parameters" in c.get("metadata", {}).get("tags", []) for c in cells) == 1
+
+
+CHAPTERS = [path for path in NOTEBOOKS if path.name[:2].isdigit()]
+
+
+def code_cells(path):
+    return [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_checks_its_parameters_first(path):
+    """papermill injects its cell right after the parameters cell; the next cell checks what it set."""
+    cells = code_cells(path)
+    position = next(i for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", []))
+    assert "check_parameters()" in "".join(cells[position + 1]["source"])
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_reads_well_without_the_book(path):
+    """myst-nb is optional (flsim.notebook.glue), and captions are shown under the figures
+    (flsim.notebook.figure), not kept in cell metadata that only the rendered book shows."""
+    for cell in code_cells(path):
+        source = "".join(cell["source"])
+        assert "myst_nb" not in source, source
+        assert "figure" not in cell.get("metadata", {}).get("mystnb", {}), source
+        assert all(len(line) <= 100 for line in source.splitlines()), source

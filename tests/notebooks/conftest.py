@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ GLUE_PREFIX = "application/papermill.record/"
 
 
 def glued(notebook: nbformat.NotebookNode) -> dict:
-    """The values a notebook glued with myst_nb.glue, parsed back from their text."""
+    """The values a notebook glued (flsim.notebook.glue, with myst-nb), parsed back from their text."""
     values = {}
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
@@ -35,9 +36,31 @@ def glued(notebook: nbformat.NotebookNode) -> dict:
     return values
 
 
+def assert_reads_well(path) -> None:
+    """An executed chapter reads well wherever it is opened, not only in the rendered book: every
+    figure is shown once, with its caption under it; tables are DataFrames (HTML); and one cell
+    shows the findings table, with the verdict."""
+    executed = nbformat.read(path, as_version=4)
+    findings = []
+    for cell in (c for c in executed.cells if c.cell_type == "code"):
+        outputs = cell.get("outputs", [])
+        data = [o.get("data", {}) for o in outputs]
+        shown = [i for i, d in enumerate(data) if "image/png" in d]  # glued copies are hidden
+        if re.search(r"notebook\.figure\(|(?<![\w.])figure\(", cell.source):  # flsim.notebook.figure
+            assert shown, f"no figure shown:\n{cell.source}"
+        for i in shown:  # a figure shown again at the end of its cell would have no caption under it
+            caption = data[i + 1].get("text/markdown", "") if i + 1 < len(data) else ""
+            assert caption.startswith("*") and len(caption) > 20, f"a figure without caption:\n{cell.source}"
+        if "notebook.table(" in cell.source:
+            assert any("<table" in d.get("text/html", "") for d in data), cell.source
+        findings += [d["text/html"] for d in data if "<th>finding</th>" in d.get("text/html", "")]
+    assert len(findings) == 1 and "<th>verdict</th>" in findings[0]
+
+
 @pytest.fixture
 def run_chapter(tmp_path):
-    """Execute ``book/<name>.ipynb`` with ``parameters``; return its glued values.
+    """Execute ``book/<name>.ipynb`` with ``parameters`` into ``tmp_path / "<name>.ipynb"``; return
+    its glued values.
 
     Then re-execute the output with nbval in lax mode and a fresh result cache.
     """

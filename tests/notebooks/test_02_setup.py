@@ -1,26 +1,38 @@
-"""Chapter 2, "The federated set-up", executed with tiny parameters."""
+"""Chapter 2, "The federated set-up", executed with tiny parameters, with and without myst-nb."""
 
-import dataclasses
+import os
+
+import nbformat
+import papermill
+import torch
 
 import flsim
 
-from .test_01_theory import parameters
+from .conftest import BOOK, assert_reads_well
+from .test_01_theory import default_run
+
+TINY = dict(num_clients=3, samples_per_client=60, num_rounds=2, eval_samples=200, server_share=0.05)
 
 
 def test_defaults_run_the_book_baseline():
-    """At its defaults the backdoored run is exactly flsim.Config(), shared with chapters 1 and 3-6."""
-    fields = {f.name for f in dataclasses.fields(flsim.Config)}
-    assert flsim.Config(**{k: v for k, v in parameters("02_setup").items() if k in fields}) == flsim.Config()
+    """At its defaults the backdoored run is flsim.Config() but for device="auto", which on a CPU is the
+    same run under the same cache key: shared with chapters 1 and 3-6."""
+    config = default_run("02_setup")
+    assert config.device == "auto" and config.replace(device="cpu") == flsim.Config()
+    if not torch.cuda.is_available():
+        assert config.key() == flsim.Config().key()
 
 
-def test_02_setup(run_chapter):
-    values = run_chapter("02_setup", num_clients=3, samples_per_client=60, num_rounds=2, eval_samples=200,
-                         server_share=0.05)
+def test_02_setup(run_chapter, tmp_path):
+    values = run_chapter("02_setup", **TINY)
+    assert_reads_well(tmp_path / "02_setup.ipynb")
     assert (values["train_size"], values["test_size"]) == (60000, 10000)
+    assert values["class_balance"] == "each class equally often" and values["dataset_name"] == "Fashion-MNIST"
     # The pool (60,000 minus 20 backdoor images) dealt over the server and 3 clients.
     assert values["deal_size"] == 59980 // 4
     assert values["server_samples"] == round(0.05 * 59980 / 4)
     assert (values["num_clients"], values["samples_per_client"], values["num_rounds"]) == (3, 60, 2)
+    assert (values["epochs_text"], values["lr"], values["num_honest"]) == ("one epoch", 0.01, 2)
     # conv1, conv2, fc1 (32 channels x 14 x 14 inputs), fc2 on 28 x 28 x 1 images.
     assert values["num_parameters"] == (9 * 32 + 32) + (9 * 32 * 32 + 32) + (6272 * 128 + 128) + (128 * 10 + 10)
     assert values["fc1_share"] > 95
@@ -28,3 +40,24 @@ def test_02_setup(run_chapter):
     assert values["clean_accuracy"] > 15  # better than chance (10%) after pre-training and 2 rounds
     assert 0 <= values["backdoor_accuracy"] <= values["backdoor_accuracy_max"] <= 100
     assert values["num_backdoor_images"] == 20
+    assert (values["source_name"], values["target_name"]) == ("T-shirt/top", "Pullover")
+
+
+def test_02_setup_without_myst_nb(tmp_path, monkeypatch):
+    """Where myst-nb is not installed (a plain `pip install flsim`, as on Colab), the chapter runs all the
+    same and still shows its captions and its findings table; it only glues nothing for the book.
+
+    A sitecustomize on the kernel's PYTHONPATH puts None in sys.modules["myst_nb"], which makes
+    `import myst_nb` fail and importlib.util.find_spec("myst_nb") return None, as if it were absent.
+    """
+    blocker = tmp_path / "no-myst-nb"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text('import sys\n\nsys.modules["myst_nb"] = None\n')
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(blocker), os.environ.get("PYTHONPATH")])))
+    output = tmp_path / "02_setup.ipynb"
+    papermill.execute_notebook(BOOK / "02_setup.ipynb", output, parameters=TINY, kernel_name="python3",
+                               cwd=str(BOOK), progress_bar=False)
+    executed = nbformat.read(output, as_version=4)
+    outputs = [o for cell in executed.cells for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if "scrapbook" in o.get("metadata", {})]  # nothing glued: no myst-nb
+    assert_reads_well(output)

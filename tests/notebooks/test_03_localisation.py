@@ -2,12 +2,17 @@
 
 import math
 
+import pytest
+
+from .conftest import assert_reads_well
+
 TINY = dict(num_clients=4, samples_per_client=64, num_rounds=2, eval_samples=200, server_share=0.05,
             seeds=[0], contrast_attack="trigger")
 
 
-def test_localisation_chapter(run_chapter):
+def test_localisation_chapter(run_chapter, tmp_path):
     values = run_chapter("03_localisation", **TINY)
+    assert_reads_well(tmp_path / "03_localisation.ipynb")
 
     assert "fig-localisation-ratio" in values  # pasted into the introduction
     assert math.isfinite(values["intro_bias_ratio"]) and values["intro_bias_ratio"] > 0
@@ -31,3 +36,15 @@ def test_localisation_chapter(run_chapter):
     assert values["target_name"] == "Pullover" and values["source_name"] == "T-shirt/top"
     assert 0 <= values["runs_bias_best_auc"] <= 2 and 0 <= values["runs_bias_best_ratio"] <= 2
     assert values["compute_seconds"] > 0
+
+    # Sentences computed from the run, not written for the defaults.
+    assert values["fc1_entries"] == f"{6272 * 128:,}"  # the model's, not a number typed into the text
+    assert (values["samples"], values["local_steps"], values["num_poisoned"]) == (64, 1, 7)  # positions 0, 10, .., 60
+    held = values["backdoor_accuracy_max"] >= 0.5
+    assert values["backdoor_held"] == ("the backdoor took hold" if held else "the backdoor has not taken hold")
+    assert values["auc_two_se"] == pytest.approx(2 * values["bias_auc_se"])
+    assert values["seed_note"].startswith("With one seed")  # seeds=[0]
+    assert values["contrast_note"].startswith("With the trigger backdoor the attacker deviates more than")
+    assert values["spread"].startswith(("about the honest", "well beyond"))
+    assert "singled out" in values["singled_out"]
+    assert values["bias_best_by"] in ("AUC and ratio", "AUC", "ratio", "neither AUC nor ratio")

@@ -1,17 +1,23 @@
 """Chapter 4 with tiny parameters: a clean run and a run with two attackers sharing the paper's poison."""
 
+import json
 import math
+import subprocess
+import sys
 
 import pytest
 
 from flsim import theory
 
+from .conftest import BOOK, assert_reads_well
+
 TINY = dict(num_clients=4, samples_per_client=80, num_rounds=2, eval_samples=200, server_share=0.05,
             num_malicious_values=[0, 2], seeds=[0])
 
 
-def test_chapter_04(run_chapter):
+def test_chapter_04(run_chapter, tmp_path):
     values = run_chapter("04_num_malicious", **TINY)
+    assert_reads_well(tmp_path / "04_num_malicious.ipynb")
     assert values["num_runs"] == 2 and values["num_attacked"] == 1
     assert values["m_low"] == values["m_high"] == 2
     assert values["local_steps"] == 2  # 80 samples in batches of 64
@@ -27,3 +33,22 @@ def test_chapter_04(run_chapter):
     assert not math.isnan(values["shift_low"]) and values["shift_fraction_low"] == pytest.approx(
         values["shift_low"] / values["predicted_low"], rel=1e-6)
     assert any(word in values["verdict"] for word in ("holds", "does not hold"))
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["-p", "num_malicious", "3"],
+     "this chapter has no parameter 'num_malicious' (did you mean 'num_malicious_values'?)"),
+    (["-p", "num_malicious_values", "3"],
+     "parameter num_malicious_values=3 should be like its default num_malicious_values=[0, 1, 2, 4] (list)"),
+])
+def test_a_mistyped_parameter_stops_the_run(tmp_path, arguments, message):
+    """papermill exits non-zero at the chapter's parameter check, before anything is trained, naming the
+    parameter (the intro's old example, -p num_malicious 3, was such a run)."""
+    output = tmp_path / "04.ipynb"
+    run = subprocess.run([sys.executable, "-m", "papermill", str(BOOK / "04_num_malicious.ipynb"), str(output),
+                          *arguments, "-p", "num_rounds", "2", "--cwd", str(BOOK)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0
+    assert f"ParameterError: {message}" in run.stdout + run.stderr
+    executed = [c for c in json.loads(output.read_text())["cells"] if c.get("execution_count")]
+    assert "notebook.check_parameters()" in "".join(executed[-1]["source"])  # it stopped there
