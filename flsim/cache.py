@@ -1,6 +1,6 @@
 """The result cache: one saved :class:`~flsim.results.Results` per config and version of flsim's code.
 
-An entry is keyed by :meth:`flsim.Config.key` and a hash of flsim's source.
+An entry is keyed by :meth:`flsim.config.Config.key` and a hash of flsim's source.
 The cache heals itself and never costs a run its results:
 
 - an entry that fails to load, fails its checksums or holds another config is

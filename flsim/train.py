@@ -188,9 +188,10 @@ class FlatTrainer:
         else in a new matrix.
 
         On CPU every client trains on one thread, and the round's clients are
-        shared out among :attr:`workers` threads, each with its own model: a
-        small batch keeps one core busier than it keeps two, and a client's
-        result does not depend on how many cores the machine has.
+        shared out among ``workers`` threads (the constructor's argument), each
+        with its own model: a small batch keeps one core busier than it keeps
+        two, and a client's result does not depend on how many cores the
+        machine has.
         """
         weights = _round_rows(out, len(datasets), start)
         if start.device.type != "cpu":
