@@ -246,26 +246,34 @@ class FlatTrainer:
                           threads: int) -> Callable[[], torch.Tensor]:
         """Queues the clients on ``threads`` worker threads, each client trained in its row of ``out`` by the
         thread's own model on one intra-op thread; the function returned waits for them and returns ``out``."""
+        def train_one(row: torch.Tensor, data: tuple[torch.Tensor, torch.Tensor], generator: torch.Generator):
+            return self._replica().train(start, *data, epochs, generator, out=row)
+
+        trained = self._on_workers(threads, train_one, zip(out, datasets, generators))
+
+        def wait() -> torch.Tensor:
+            trained()
+            return out
+
+        return wait
+
+    def _on_workers(self, threads: int, job: Callable, arguments) -> Callable[[], list]:
+        """Starts ``job(*args)`` for each of ``arguments`` on ``threads`` worker threads; the function
+        returned waits for them and returns their results in order (re-raising the first error)."""
         caller = torch.get_num_threads()
         if self._pool is None or self._pool[0] != threads:
             if self._pool is not None:
                 self._pool[1].shutdown()  # the thread count changed: its idle workers go
             self._pool = threads, ThreadPoolExecutor(threads, thread_name_prefix="flsim-client")
+        futures = [self._pool[1].submit(job, *args) for args in arguments]
 
-        def train_one(row: torch.Tensor, data: tuple[torch.Tensor, torch.Tensor], generator: torch.Generator):
-            return self._replica().train(start, *data, epochs, generator, out=row)
-
-        futures = [self._pool[1].submit(train_one, *job) for job in zip(out, datasets, generators)]
-
-        def wait() -> torch.Tensor:
+        def wait() -> list:
             try:
-                for future in futures:
-                    future.result()  # re-raises a client's error
+                return [future.result() for future in futures]
             finally:
                 for future in futures:
-                    future.cancel()  # after an error: the clients not yet started
+                    future.cancel()  # after an error: the jobs not yet started
                 torch.set_num_threads(caller)  # a new worker's set_num_threads(1) also set the default for new threads
-            return out
 
         return wait
 
@@ -278,18 +286,33 @@ class FlatTrainer:
         replica.lr, replica.batch_size = self.lr, self.batch_size
         return replica
 
-    @torch.inference_mode()
     def evaluate(self, weights: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-        """Accuracy and mean cross-entropy of ``weights`` on (x, y)."""
+        """Accuracy and mean cross-entropy of ``weights`` on (x, y).
+
+        Batches of EVAL_BATCH, each on one thread (on CPU, shared out among
+        the ``workers`` threads), summed in order: the same bits at any thread count.
+        """
+        batches = [slice(start, start + EVAL_BATCH) for start in range(0, len(x), EVAL_BATCH)]
+        if x.device.type == "cpu" and self._worker_count() > 1 and len(batches) > 1:
+            def score(rows: slice) -> tuple[int, float]:
+                return self._replica()._score(weights, x[rows], y[rows])
+
+            scores = self._on_workers(self._worker_count(), score, ((rows,) for rows in batches))()
+        else:
+            scores = [self._score(weights, x[rows], y[rows]) for rows in batches]
+        correct, loss = 0, 0.0
+        for batch_correct, batch_loss in scores:
+            correct += batch_correct
+            loss += batch_loss
+        return correct / len(x), loss / len(x)
+
+    @torch.inference_mode()
+    def _score(self, weights: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple[int, float]:
+        """The correct predictions and the summed cross-entropy of ``weights`` on one batch."""
         self.load(weights)
         self.model.eval()
-        correct, loss = 0, 0.0
-        for start in range(0, len(x), EVAL_BATCH):
-            logits = self.model(_channels_last(x[start:start + EVAL_BATCH]))
-            labels = y[start:start + EVAL_BATCH]
-            correct += (logits.argmax(1) == labels).sum().item()
-            loss += F.cross_entropy(logits, labels, reduction="sum").item()
-        return correct / len(x), loss / len(x)
+        logits = self.model(_channels_last(x))
+        return (logits.argmax(1) == y).sum().item(), F.cross_entropy(logits, y, reduction="sum").item()
 
 
 class BatchedTrainer(FlatTrainer):

@@ -1,15 +1,29 @@
 """Chapter 5 with tiny parameters: one attacker at two learning rates."""
 
 import math
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from .conftest import BOOK, assert_reads_well
 
 TINY = dict(num_clients=4, samples_per_client=80, num_rounds=2, eval_samples=200, server_share=0.05,
             lr_values=[0.01, 0.05], seeds=[0])
 
 
-def test_chapter_05(run_chapter):
+def shown(notebook, mime):
+    """Every ``mime`` output of the executed notebook's code cells, in order."""
+    return [o["data"][mime] for c in notebook.cells if c.cell_type == "code" for o in c.outputs
+            if mime in o.get("data", {})]
+
+
+def test_chapter_05(run_chapter, tmp_path):
     values = run_chapter("05_learning_rate", **TINY)
-    assert values["num_runs"] == 2 and values["num_values"] == 2
+    assert values["num_runs"] == 2 and values["num_values"] == 2 and values["num_tensors"] == 8
     assert values["lr_low"] == 0.01 and values["lr_high"] == 0.05
+    assert values["dataset_name"] == "Fashion-MNIST"
     assert values["poisoned"] == 8  # positions 0, 10, ..., 70 of 80
     for name in ("backdoor_by_lr", "bias_auc_by_lr", "fraction_by_lr", "best_by_lr"):
         assert values[name].startswith("η = 0.01: ") and "η = 0.05: " in values[name], name
@@ -20,3 +34,27 @@ def test_chapter_05(run_chapter):
     assert math.isnan(values["exponent_shift"]) or -3 < values["exponent_shift"] < 3
     assert "exponent of the bias shift" in values["verdict"]
     assert values["backdoor_note"].startswith("it took hold")
+    assert values["main_note"].startswith("the largest learning rate ")
+    assert "cancel" in values["cancel_note"]
+
+    # The executed notebook reads without the book: captions, DataFrames, the findings table.
+    path = tmp_path / "05_learning_rate.ipynb"
+    assert_reads_well(path)
+    notebook = nbformat.read(path, as_version=4)
+    assert len(shown(notebook, "image/png")) == 4
+    tables = shown(notebook, "text/html")  # the tables render as DataFrames
+    assert len(tables) == 6 and values["verdict"] in tables[-1]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["-p", "lr", "0.1"], "this chapter has no parameter 'lr'; its parameters: dataset, "),
+    (["-p", "lr_values", "0.1"], "parameter lr_values=0.1 should be like its default "
+                                 "lr_values=[0.003, 0.01, 0.03, 0.1] (list)"),
+])
+def test_a_mistyped_parameter_stops_the_run(tmp_path, arguments, message):
+    """papermill exits non-zero at the parameter check, before anything is trained, naming the parameter."""
+    run = subprocess.run([sys.executable, "-m", "papermill", str(BOOK / "05_learning_rate.ipynb"),
+                          str(tmp_path / "out.ipynb"), *arguments, "--cwd", str(BOOK)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0
+    assert f"ParameterError: {message}" in run.stdout + run.stderr

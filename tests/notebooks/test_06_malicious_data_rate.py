@@ -1,14 +1,28 @@
 """Chapter 6 with tiny parameters: one attacker at two malicious data rates."""
 
 import math
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from .conftest import BOOK, assert_reads_well
 
 TINY = dict(num_clients=4, samples_per_client=80, num_rounds=2, eval_samples=200, server_share=0.05,
             malicious_data_rate_values=[2, 10], seeds=[0])
 
 
-def test_chapter_06(run_chapter):
+def shown(notebook, mime):
+    """Every ``mime`` output of the executed notebook's code cells, in order."""
+    return [o["data"][mime] for c in notebook.cells if c.cell_type == "code" for o in c.outputs
+            if mime in o.get("data", {})]
+
+
+def test_chapter_06(run_chapter, tmp_path):
     values = run_chapter("06_malicious_data_rate", **TINY)
     assert values["num_runs"] == 2 and values["num_values"] == 2 and values["samples"] == 80
+    assert values["num_tensors"] == 8 and values["dataset_name"] == "Fashion-MNIST"
     assert values["dose"] == "r = 2: 40, r = 10: 8"  # positions 0, r, 2r, ... of 80
     for name in ("backdoor_by_r", "bias_auc_by_r", "bias_ratio_by_r", "fraction_by_r", "best_by_r"):
         assert values[name].startswith("r = 2: ") and "r = 10: " in values[name], name
@@ -18,3 +32,27 @@ def test_chapter_06(run_chapter):
     assert "with the dose" in values["verdict"]
     assert (values["r_high_dose"], values["r_low_dose"]) == (2, 10)
     assert 0 <= values["min_auc_high_dose"] <= 1 and 1 <= values["bias_ratio_rank_high_dose"] <= 8
+    # The sentences about the doses follow this run's AUCs (bars 0.75 and 0.65).
+    assert ("whole update" in values["high_dose_note"]) == (values["min_auc_high_dose"] >= 0.75)
+    assert ("hides" in values["low_dose_note"]) == (values["best_auc_low_dose"] < 0.65)
+
+    # The executed notebook reads without the book: captions, DataFrames, the findings table.
+    path = tmp_path / "06_malicious_data_rate.ipynb"
+    assert_reads_well(path)
+    notebook = nbformat.read(path, as_version=4)
+    assert len(shown(notebook, "image/png")) == 4
+    tables = shown(notebook, "text/html")  # the tables render as DataFrames
+    assert len(tables) == 6 and values["dose"] in tables[-1] and values["verdict"] in tables[-1]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["-p", "malicious_data_rate", "5"],
+     "this chapter has no parameter 'malicious_data_rate' (did you mean 'malicious_data_rate_values'?)"),
+])
+def test_a_mistyped_parameter_stops_the_run(tmp_path, arguments, message):
+    """papermill exits non-zero at the parameter check, before anything is trained, naming the parameter."""
+    run = subprocess.run([sys.executable, "-m", "papermill", str(BOOK / "06_malicious_data_rate.ipynb"),
+                          str(tmp_path / "out.ipynb"), *arguments, "--cwd", str(BOOK)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0
+    assert f"ParameterError: {message}" in run.stdout + run.stderr

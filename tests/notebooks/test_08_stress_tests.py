@@ -1,13 +1,26 @@
 """Chapter 8 with tiny parameters: 5 clients x 60 samples, 2 rounds (3 for the schedules), two defences, one alpha."""
 
 import math
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from .conftest import BOOK, assert_reads_well
 
 TINY = dict(num_clients=5, samples_per_client=60, num_rounds=2, eval_samples=100, server_share=0.05,
-            schedule_rounds=3, clients_per_round=3, attack_round=2, constrained_defences=["fedavg", "bias_filter"],
-            alphas=[0.3])
+            schedule_rounds=3, clients_per_round=3, attack_round=2, aggregator_values=["fedavg", "bias_filter"],
+            dirichlet_alpha_values=[0.3])
 
 
-def test_chapter_08(run_chapter):
+def shown(notebook, mime):
+    """Every ``mime`` output of the executed notebook's code cells, in order."""
+    return [o["data"][mime] for c in notebook.cells if c.cell_type == "code" for o in c.outputs
+            if mime in o.get("data", {})]
+
+
+def test_chapter_08(run_chapter, tmp_path):
     values = run_chapter("08_stress_tests", **TINY)
     assert values["num_runs"] == 3 + 2 + 5 + 1  # schedules, constrained defences, adaptive, one alpha
     assert values["bound"] > 0 and values["norm_bound_factor"] == 1.0
@@ -34,3 +47,32 @@ def test_chapter_08(run_chapter):
     assert values["class_vs_max"] in ("better", "no better")
     assert values["constrained_cost"] in ("it keeps most of its backdoor", "staying small costs it the backdoor")
     assert 0 <= values["adaptive_separating"] <= 7 and 0 <= values["plain_separating"] <= 8
+    assert (values["num_clients"], values["clients_per_round"], values["poison_every"]) == (5, 3, 2)
+    assert (values["num_tensors"], values["other_tensors"]) == (8, 7)
+    assert ("does not need to go anywhere" in values["anomaly_note"]) == (values["adaptive_separating"] > 0)
+    for name in ("persist_note", "norm_note", "verdict"):
+        assert isinstance(values[name], str) and values[name], name
+    assert values["adaptive_verdict"] in values["verdict"]
+
+    # The executed notebook reads without the book: captions, DataFrames, the findings table.
+    path = tmp_path / "08_stress_tests.ipynb"
+    assert_reads_well(path)
+    notebook = nbformat.read(path, as_version=4)
+    assert len(shown(notebook, "image/png")) == 3
+    tables = shown(notebook, "text/html")  # the tables render as DataFrames
+    assert len(tables) == 8 and values["verdict"] in tables[-1]
+    assert values["shot_half_life"] in tables[-1]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["-y", "alphas: [0.5]"], "this chapter has no parameter 'alphas'"),  # now dirichlet_alpha_values
+    (["-p", "schedule_rounds", "many"], "parameter schedule_rounds='many' should be like its default "
+                                        "schedule_rounds=8 (number)"),
+])
+def test_a_mistyped_parameter_stops_the_run(tmp_path, arguments, message):
+    """papermill exits non-zero at the parameter check, before anything is trained, naming the parameter."""
+    run = subprocess.run([sys.executable, "-m", "papermill", str(BOOK / "08_stress_tests.ipynb"),
+                          str(tmp_path / "out.ipynb"), *arguments, "--cwd", str(BOOK)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0
+    assert f"ParameterError: {message}" in run.stdout + run.stderr
