@@ -4,17 +4,14 @@ A detector is a pure function of one round: the chosen clients' weights
 (K x P), the global weights they started from (P) and the layer slices of
 :attr:`flsim.train.FlatTrainer.layers`. It returns K scores, higher meaning
 more suspicious. :func:`flsim.run` records every detector of
-:data:`DETECTORS` in ``Results.detection``; :func:`detection_summary` turns
-that table into the chapter's numbers.
+:data:`DETECTORS` in ``Results.detection``;
+:func:`flsim.analysis.detection_summary` turns that table into the chapter's numbers.
 """
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import torch
 
-from .analysis import roc_auc
 from .metrics import cosine_to
 
 OUTPUT_WEIGHT, OUTPUT_BIAS = "fc2.weight", "fc2.bias"  # the output layer of flsim.models.PaperCNN
@@ -161,58 +158,3 @@ def score_all(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[
     gram = _gram(weights - global_weights)
     return {name: (detector(weights, global_weights, layers, gram=gram) if name in PAIRWISE
                    else detector(weights, global_weights, layers)).float() for name, detector in DETECTORS.items()}
-
-
-def _robust_z_of(scores: pd.Series) -> pd.Series:
-    centre = scores.median()
-    spread = (scores - centre).abs().median() * MAD_TO_STD
-    return (scores - centre) / max(spread, np.finfo(np.float32).tiny)
-
-
-def flag(detection: pd.DataFrame, z: float = 3.0) -> pd.Series:
-    """Which rows a server would flag with the detector alone: the rule of :func:`outliers`
-    (robust z-score above ``z``), applied within each round and detector."""
-    return detection.groupby(["round", "detector"]).score.transform(_robust_z_of) > z
-
-
-def tpr_at_fpr(scores, malicious, fpr: float = 0.05) -> float:
-    """Share of malicious rows scoring above the threshold that flags at most ``fpr`` of the benign rows."""
-    scores, malicious = np.asarray(scores, dtype=float), np.asarray(malicious, dtype=bool)
-    benign = np.sort(scores[~malicious])[::-1]
-    if not malicious.any() or len(benign) == 0:
-        return float("nan")
-    threshold = benign[int(np.floor(fpr * len(benign)))]
-    return float((scores[malicious] > threshold).mean())
-
-
-def detection_summary(detection: pd.DataFrame, z: float = 3.0, fpr: float = 0.05) -> pd.DataFrame:
-    """Per detector: how well its scores separate attackers from honest clients (chapter 7).
-
-    - ``auc``: ROC-AUC over all client-rounds (pooled over rounds).
-    - ``tpr_at_5fpr``: TPR at the threshold that flags at most ``fpr`` of the benign
-      client-rounds; the threshold is set on this run's own benign scores, the
-      best case for the defender.
-    - ``flag_tpr``, ``flag_fpr``: with the per-round robust z > ``z`` rule of
-      :func:`flag` (no calibration needed), the share of attacker and of benign
-      client-rounds flagged.
-    - ``rounds_to_detection``: 1 + rounds from the first round with an attacker to
-      the first round in which the rule flags one; NaN if it never does.
-    - ``clean_round_fpr``: the share of clients flagged in rounds without any
-      attacker; NaN if every round has one.
-    """
-    detection = detection.assign(flagged=flag(detection, z))
-    rows = []
-    for name, group in detection.groupby("detector", sort=False):
-        attacked = group.groupby("round").malicious.transform("any")
-        caught = group[group.malicious & group.flagged]["round"]
-        first_attack = group[group.malicious]["round"].min()
-        rows.append(dict(
-            detector=name,
-            auc=roc_auc(group.score, group.malicious),
-            tpr_at_5fpr=tpr_at_fpr(group.score, group.malicious, fpr),
-            flag_tpr=group[group.malicious].flagged.mean() if group.malicious.any() else np.nan,
-            flag_fpr=group[~group.malicious].flagged.mean(),
-            rounds_to_detection=caught.min() - first_attack + 1 if len(caught) else np.nan,
-            clean_round_fpr=group[~attacked].flagged.mean() if (~attacked).any() else np.nan,
-        ))
-    return pd.DataFrame(rows)

@@ -12,10 +12,10 @@ from tqdm import tqdm  # plain text bar: tqdm.auto warns in kernels without ipyw
 from . import data, detectors, partition
 from .aggregators import Server, fedavg_streamed
 from .attacks import make_backdoor
+from .cache import load_cached, store
 from .config import Config, ConfigError, device_kind
 from .metrics import STATISTICS, output_bias_deviation, update_statistics
 from .models import PaperCNN
-from .cache import load_cached, store
 from .results import Results
 from .train import intra_op_threads, make_trainer, round_matrix
 

@@ -115,3 +115,48 @@ def test_staging_folders_of_killed_writers_are_removed(tiny_config):
     living.mkdir()
     flsim.run(tiny_config)
     assert not dead.exists() and living.exists()
+
+
+def _imports(module: str) -> set[str]:
+    """The flsim modules ``module`` imports (``from . import x``, ``from .x import y``)."""
+    import ast
+    from pathlib import Path
+
+    package = Path(flsim.__file__).parent
+    found = set()
+    for node in ast.walk(ast.parse((package / f"{module}.py").read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found |= {node.module} if node.module else {alias.name for alias in node.names}
+    return {name for name in found if (package / f"{name}.py").exists()}  # not __version__
+
+
+def test_the_source_hash_covers_the_modules_a_simulation_runs_through():
+    reached, todo = set(), ["experiment"]
+    while todo:
+        module = todo.pop()
+        if module not in reached:
+            reached.add(module)
+            todo += _imports(module)
+    reached -= {"cache", "atomic"}  # where results are kept, not how they are computed
+    assert reached == set(cache.SIMULATION_MODULES)
+    assert not reached & {"analysis", "plots", "notebook", "cli", "sweep", "theory"}
+
+
+def test_editing_a_module_outside_the_simulation_recomputes_nothing(tiny_config, monkeypatch):
+    first = flsim.run(tiny_config)
+    key = cache.source_hash()
+    from pathlib import Path
+
+    real = Path.read_bytes
+
+    edits = {"plots.py", "analysis.py", "notebook.py"}
+
+    def edited(path):
+        data = real(path)
+        return data + b"\n# an edit" if path.name in edits else data
+
+    monkeypatch.setattr(Path, "read_bytes", edited)
+    assert cache.source_hash() == key
+    assert flsim.run(tiny_config).rounds.seconds.tolist() == first.rounds.seconds.tolist()
+    edits.add("train.py")  # a module the simulation runs through: new keys
+    assert cache.source_hash() != key

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from flsim import detectors
+from flsim import analysis, detectors
 
 # A toy "model": 2 classes, output weight 2 x 2 (entries 0-3), output bias (4-5), one hidden weight (6).
 LAYERS = {"fc2.weight": slice(0, 4), "fc2.bias": slice(4, 6), "fc1.weight": slice(6, 7)}
@@ -87,8 +87,8 @@ def test_tpr_at_fpr():
     benign = list(range(20))  # 0 .. 19: at most 1 of 20 may lie above the threshold, which is 18
     scores = benign + [18, 18.5, 30]
     malicious = [False] * 20 + [True] * 3
-    assert detectors.tpr_at_fpr(scores, malicious, 0.05) == pytest.approx(2 / 3)
-    assert math.isnan(detectors.tpr_at_fpr([1, 2], [False, False]))
+    assert analysis.tpr_at_fpr(scores, malicious, 0.05) == pytest.approx(2 / 3)
+    assert math.isnan(analysis.tpr_at_fpr([1, 2], [False, False]))
 
 
 def detection_table():
@@ -108,7 +108,7 @@ def detection_table():
 
 
 def test_detection_summary():
-    summary = detectors.detection_summary(detection_table()).set_index("detector")
+    summary = analysis.detection_summary(detection_table()).set_index("detector")
     good, blind = summary.loc["good"], summary.loc["blind"]
     assert good.rounds_to_detection == 2  # attacks from round 2, first flagged in round 3
     assert np.isnan(blind.rounds_to_detection)
@@ -119,7 +119,7 @@ def test_detection_summary():
     assert blind.auc == pytest.approx(1 / 26)
     assert good.auc == pytest.approx(12.5 / 26)  # round 3 beats all benign rows but the false alarm
     assert good.tpr_at_5fpr == 0  # 5% of 13 benign rows is none: the threshold is the false alarm, 50
-    flags = detectors.flag(detection_table())
+    flags = analysis.flag(detection_table())
     assert flags.sum() == 2
 
 
