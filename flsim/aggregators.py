@@ -1,4 +1,4 @@
-"""Aggregation rules: from the chosen clients' weights to the new global weights (chapters 2 and 7).
+"""Aggregation rules: from the chosen clients' weights to the new global weights (chapters 2 and 8).
 
 Every rule takes the round's client weights (K x P) and the global weights
 they started from (P) and returns an :class:`Aggregation`: the new global

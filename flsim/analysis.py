@@ -1,14 +1,16 @@
-"""Summaries of Results tables: how well each layer tells malicious from benign (chapters 3-6);
+"""Summaries of Results tables: how well each layer tells malicious from benign (chapters 3-7);
 and the output layer's gradient taken apart on real clients (chapter 1)."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
 import torch
 
 from . import theory
-from .attacks import poison_positions
+from .attacks import poison_positions, semantic_set_name
 from .detectors import MAD_TO_STD
 
 # For these statistics a low value is the anomaly; scores are negated before ranking.
@@ -36,12 +38,17 @@ def anomaly_score(updates: pd.DataFrame, statistic: str) -> pd.Series:
 
 
 def layer_summary(updates: pd.DataFrame, statistic: str = "max_abs_deviation") -> pd.DataFrame:
-    """Per layer: malicious/benign ratio of the mean statistic, ROC-AUC, and how often an attacker scores highest.
+    """Per layer: malicious/benign ratio of the mean statistic, ROC-AUC, how often an attacker scores
+    highest, and by how far.
 
     ``top_rate`` is the share of rounds (with an attacker chosen) in which the
-    highest score of the layer belongs to a malicious client.
+    highest score of the layer belongs to a malicious client. ``attacker_z`` is
+    the attackers' robust z-score within their round (median and scaled MAD of
+    the round's clients), averaged over their client-rounds: unlike the AUC, it
+    keeps growing once every tensor separates the attacker perfectly.
     """
     scored = updates.assign(score=anomaly_score(updates, statistic))
+    scored["z"] = scored.groupby(["round", "layer"], sort=False).score.transform(_robust_z_of)
     rows = []
     for layer, group in scored.groupby("layer", sort=False):
         mal, ben = group[group.malicious], group[~group.malicious]
@@ -54,6 +61,7 @@ def layer_summary(updates: pd.DataFrame, statistic: str = "max_abs_deviation") -
             ratio=mal[statistic].mean() / ben[statistic].mean(),
             auc=roc_auc(group.score, group.malicious),
             top_rate=top.malicious.mean() if len(top) else np.nan,
+            attacker_z=mal.z.mean(),
         ))
     return pd.DataFrame(rows)
 
@@ -237,14 +245,37 @@ def mean_overlap(activations: torch.Tensor) -> float:
     return float((gram.sum() - gram.trace()) / (n * (n - 1)))
 
 
-# Chapters 4-6: sweeps over one setting, one row per run (and tensor).
+# Chapters 5-7: sweeps over one setting, one row per run (and tensor).
 
 def _swept(config, by) -> dict:
     return {name: getattr(config, name) for name in ([by] if isinstance(by, str) else by)}
 
 
+def regime(config) -> str:
+    """Where ``config`` sits on the map of chapter 4: local SGD steps per client and round, the share
+    of each attacker's samples that is poisoned, and the backdoor. Every chapter states it."""
+    from .config import DATASET_SIZES  # the whole deal of a client, without loading the data
+
+    samples = config.samples_per_client or DATASET_SIZES[config.dataset][0] // (config.num_clients + 1)
+    steps = config.local_epochs * -(-samples // config.batch_size)
+    if config.attack == "none":
+        return f"{steps} local SGD steps per client and round, no attack"
+    backdoor = ("trigger backdoor" if config.attack == "trigger" else
+                f"semantic backdoor ({semantic_set_name(config.dataset, config.semantic_set)})")
+    return (f"{steps} local SGD steps per client and round, 1 in {config.num_malicious * config.malicious_data_rate} "
+            f"of each attacker's samples poisoned, {backdoor}")
+
+
+def first_rounds(results, rounds: int):
+    """``results`` with every table cut to rounds 0..``rounds`` (chapter 4 reads every run of its map
+    over the same first rounds; a run's first rounds do not depend on how many follow)."""
+    cut = {name: table[table["round"] <= rounds] if "round" in table else table
+           for name, table in vars(results).items() if isinstance(table, pd.DataFrame)}
+    return dataclasses.replace(results, **cut)
+
+
 def sweep_summary(results, by, statistic: str = "max_abs_deviation") -> pd.DataFrame:
-    """One row per run and parameter tensor of a sweep over the Config field(s) ``by`` (chapters 4-6).
+    """One row per run and parameter tensor of a sweep over the Config field(s) ``by`` (chapters 5-7).
 
     Columns: run (the position in ``results``), the swept field(s), seed, layer,
     then :func:`layer_summary`'s malicious_mean, benign_mean, ratio, auc and
@@ -262,7 +293,7 @@ def sweep_summary(results, by, statistic: str = "max_abs_deviation") -> pd.DataF
 
 
 def sweep_runs(results, by, last_rounds: int = 3, num_samples: int | None = None) -> pd.DataFrame:
-    """One row per run of a sweep over the Config field(s) ``by``: what the attack achieved (chapters 4-6).
+    """One row per run of a sweep over the Config field(s) ``by``: what the attack achieved (chapters 5-7).
 
     Columns: run, the swept field(s), seed; main_accuracy and backdoor_accuracy
     of the final global model, and backdoor_accuracy_last, the mean over the
@@ -294,7 +325,7 @@ def sweep_runs(results, by, last_rounds: int = 3, num_samples: int | None = None
 
 def layer_ranks(summary: pd.DataFrame, by: str, column: str = "auc") -> pd.DataFrame:
     """Per swept value (rows) and tensor (columns): the tensor's rank by ``column`` of a
-    :func:`sweep_summary` table, averaged over seeds first (1 = the largest; chapters 4-6).
+    :func:`sweep_summary` table, averaged over seeds first (1 = the largest; chapters 5-7).
 
     Rows in ascending order of the swept value, columns in the model's order; swept
     values where ``column`` is NaN for every tensor (no attacker) are left out.
@@ -304,7 +335,7 @@ def layer_ranks(summary: pd.DataFrame, by: str, column: str = "auc") -> pd.DataF
 
 
 def power_law_exponent(x, y) -> float:
-    """The slope of log y against log x by least squares: y ~ x^k gives k (chapters 5 and 6).
+    """The slope of log y against log x by least squares: y ~ x^k gives k (chapters 6 and 7).
 
     NaN unless every x and y is positive and x takes at least two values.
     """
@@ -314,10 +345,10 @@ def power_law_exponent(x, y) -> float:
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
-# Chapters 7-8: what a defence costs and whom it stops.
+# Chapters 8-9: what a defence costs and whom it stops.
 
 def defence_summary(results) -> dict:
-    """One run's defence in numbers (chapters 7 and 8): the final round's main and backdoor
+    """One run's defence in numbers (chapters 8 and 9): the final round's main and backdoor
     accuracy, the backdoor's peak over the rounds, and the defence's flags as a detector.
 
     A defence flags a client-round when its aggregator does not accept the update
@@ -359,7 +390,7 @@ def tpr_at_fpr(scores, malicious, fpr: float = 0.05) -> float:
 
 
 def detection_summary(detection: pd.DataFrame, z: float = 3.0, fpr: float = 0.05) -> pd.DataFrame:
-    """Per detector: how well its scores separate attackers from honest clients (chapter 7).
+    """Per detector: how well its scores separate attackers from honest clients (chapter 8).
 
     - ``auc``: ROC-AUC over all client-rounds (pooled over rounds).
     - ``tpr_at_5fpr``: TPR at the threshold that flags at most ``fpr`` of the benign

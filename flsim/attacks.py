@@ -24,11 +24,15 @@ SEMANTIC_SETS: dict[str, dict[str, tuple[int, ...]]] = {
                        47001, 47026, 48003, 48030, 49163, 49588),
         "striped_wall": (330, 568, 3934, 12336, 30560, 30696, 33105, 33615, 33907, 36848, 40713, 41706),
     },
-    # Horizontally striped T-shirts (class 0): the T-shirts with the most
-    # row-to-row contrast inside the garment, checked by eye; graphic prints dropped.
+    # Horizontally striped T-shirts (class 0), close to the target class Pullover: the T-shirts with
+    # the most row-to-row contrast inside the garment, checked by eye; graphic prints dropped.
     "fashion_mnist": {
         "striped_tshirts": (26, 11744, 14254, 17216, 19725, 19856, 25262, 28325, 28447, 31908, 35989,
                             39605, 40019, 40900, 42580, 43855, 50126, 50225, 50981, 51558),
+        # Flat sandals (class 5), far from the target class Pullover: the 20 sandals with the least ink
+        # (smallest pixel sum; flat thong and strap sandals, a thin line seen from the side).
+        "flat_sandals": (63, 1012, 3095, 9230, 10886, 12545, 14410, 17028, 25124, 31637, 31972, 35508,
+                         37162, 39009, 41586, 46816, 49031, 58242, 58301, 58751),
     },
     "mnist": {},
 }
@@ -49,7 +53,7 @@ def poison_positions(num_samples: int, num_malicious: int, malicious_data_rate: 
 
 
 def trigger_mask(part: int = 0, parts: int = 1) -> torch.Tensor:
-    """Which pixels of the trigger part ``part`` of ``parts`` covers (DBA, chapter 7).
+    """Which pixels of the trigger part ``part`` of ``parts`` covers (DBA, chapter 8).
 
     1 part: the whole 4 x 4 trigger; 2 parts: its top and bottom halves;
     4 parts: its 2 x 2 quadrants, row by row.

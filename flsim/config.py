@@ -81,7 +81,7 @@ class Config:
     record: str = _field("clients", "'clients': the per-client tables (every chosen client's model of a round "
                                     "is held for them); 'rounds': only the rounds table, FedAvg summing the "
                                     "clients as they finish (memory: two chunks of models)")
-    aggregator: str = _field("fedavg", "the server's aggregation rule (chapter 7; see flsim.aggregators)")
+    aggregator: str = _field("fedavg", "the server's aggregation rule (chapter 8; see flsim.aggregators)")
     trim_fraction: float = _field(0.1, "aggregator='trimmed_mean': share of values cut at each end, per "
                                        "coordinate")
     krum_f: int = _field(1, "aggregator='krum' or 'multi_krum': attackers tolerated; multi_krum averages "

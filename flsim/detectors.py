@@ -1,4 +1,4 @@
-"""Detectors: a suspicion score for every client, every round, and how well each catches attackers (chapter 7).
+"""Detectors: a suspicion score for every client, every round, and how well each catches attackers (chapter 8).
 
 A detector is a pure function of one round: the chosen clients' weights
 (K x P), the global weights they started from (P) and the layer slices of

@@ -83,7 +83,7 @@ ADAPTIVE_LAYERS = {"none": (), "output_bias": ("fc2.bias",), "output_layer": ("f
 
 def _attack_submissions(config: Config, weights: torch.Tensor, global_weights: torch.Tensor, chosen: np.ndarray,
                         malicious: np.ndarray, layers: dict[str, slice], honest) -> torch.Tensor:
-    """What the attacking rows of ``weights`` submit, in this order (chapters 7-8):
+    """What the attacking rows of ``weights`` submit, in this order (chapters 8-9):
 
     1. model replacement: global + attack_scale * update;
     2. adaptive: the layers of ADAPTIVE_LAYERS[config.adaptive] replaced by those of

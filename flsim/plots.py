@@ -1,7 +1,7 @@
 """Every figure of the book: one seaborn style, fixed sizes, labelled axes with units.
 
 Each function takes Results tables (or plain tensors) and returns a matplotlib
-Figure; captions live in the notebook cell's metadata.
+Figure; the chapters show it with its caption under it (:func:`flsim.notebook.figure`).
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def output_bias_by_class(output_bias: pd.DataFrame, class_names) -> plt.Figure:
 
 def sweep_lines(frame: pd.DataFrame, x: str, panels: dict[str, str], hue: str | None = None,
                 xlabel: str | None = None) -> plt.Figure:
-    """One panel per ``column -> y-axis label`` in ``panels`` against the swept ``x`` (chapters 4-6).
+    """One panel per ``column -> y-axis label`` in ``panels`` against the swept ``x`` (chapters 5-7).
 
     Rows with the same x (e.g. several seeds) are averaged, with a 95% band.
     """
@@ -258,7 +258,7 @@ def _log_ticks(ax, values) -> None:
 def sweep_roles(summary: pd.DataFrame, x: str, layers=None, statistic: str = "max_abs_deviation",
                 xlabel: str | None = None, logx: bool = False) -> plt.Figure:
     """Malicious and benign clients' mean ``statistic`` against the swept ``x``, one panel per tensor,
-    from :func:`flsim.analysis.sweep_summary` (chapters 4-6).
+    from :func:`flsim.analysis.sweep_summary` (chapters 5-7).
 
     Lines are means over seeds, bands their 95% interval; each panel has its own
     log-scaled y axis, since tensors differ by orders of magnitude.
@@ -291,7 +291,7 @@ def sweep_layers(summary: pd.DataFrame, x: str, panels: dict[str, str], xlabel: 
                  ) -> plt.Figure:
     """Per-tensor columns of :func:`flsim.analysis.sweep_summary` (e.g. ratio, auc) against the
     swept ``x``: one panel per ``column -> y-axis label``, one line per tensor, ``highlight`` in bold
-    (chapters 4-6).
+    (chapters 5-7).
 
     Lines are means over seeds (no bands: eight of them would hide the lines);
     ``references`` draws a dashed line per column, e.g. {"ratio": 1, "auc": 0.5}.
@@ -315,7 +315,7 @@ def sweep_layers(summary: pd.DataFrame, x: str, panels: dict[str, str], xlabel: 
 
 def sweep_accuracy(runs: pd.DataFrame, x: str, xlabel: str | None = None, logx: bool = False) -> plt.Figure:
     """Backdoor accuracy (mean of the last rounds) and main-task accuracy (final round) against the
-    swept ``x``, from :func:`flsim.analysis.sweep_runs` (chapters 4-6). Means over seeds, 95% bands."""
+    swept ``x``, from :func:`flsim.analysis.sweep_runs` (chapters 5-7). Means over seeds, 95% bands."""
     frame = runs.assign(backdoor=100 * runs.backdoor_accuracy_last, main=100 * runs.main_accuracy)
     fig = sweep_lines(frame, x, {"backdoor": "backdoor accuracy (%),\nmean of the last rounds",
                                  "main": "main-task accuracy (%),\nfinal round"}, xlabel=xlabel)
@@ -331,7 +331,7 @@ SHIFT_NAMES = {"target_shift": "attackers, measured", "predicted_shift": "first-
 
 def sweep_bias_shift(runs: pd.DataFrame, x: str, xlabel: str | None = None, logx: bool = False) -> plt.Figure:
     """The attackers' target-class output-bias deviation against the swept ``x``, with the first-order
-    prediction and the honest clients' spread, from :func:`flsim.analysis.sweep_runs` (chapters 4-6).
+    prediction and the honest clients' spread, from :func:`flsim.analysis.sweep_runs` (chapters 5-7).
 
     Means over seeds, 95% bands. The y axis is logarithmic when every value is
     positive, linear otherwise (a measured shift can be negative).
@@ -353,12 +353,12 @@ def sweep_bias_shift(runs: pd.DataFrame, x: str, xlabel: str | None = None, logx
     return fig
 
 
-# Chapters 7-8: detection, defences and stress tests.
+# Chapters 8-9: detection, defences and stress tests.
 
 def metric_heatmap(table: pd.DataFrame, label: str, fmt: str = ".2f", vmin: float = 0.0, vmax: float = 1.0,
                    xlabel: str | None = None, ylabel: str | None = None) -> plt.Figure:
     """An annotated heatmap of a rows x columns table of one metric, e.g. ROC-AUC per detector
-    and attack (chapters 7 and 8); ``label`` names the metric and its unit on the colour bar.
+    and attack (chapters 8 and 9); ``label`` names the metric and its unit on the colour bar.
     Missing values stay blank."""
     fig, ax = plt.subplots(figsize=(WIDTH, 0.42 * len(table) + 1.4))
     sns.heatmap(table.astype(float), annot=True, fmt=fmt, cmap="viridis", vmin=vmin, vmax=vmax, ax=ax,
@@ -373,7 +373,7 @@ def metric_heatmap(table: pd.DataFrame, label: str, fmt: str = ".2f", vmin: floa
 def detector_sweep(frame: pd.DataFrame, x: str, panels: dict[str, str], xlabel: str | None = None,
                    logx: bool = False) -> plt.Figure:
     """:func:`sweep_lines` with one line per detector (column ``detector``) and the legend outside
-    the panels (chapter 8)."""
+    the panels (chapter 9)."""
     fig = sweep_lines(frame, x, panels, hue="detector", xlabel=xlabel)
     first, last = fig.axes[0], fig.axes[-1]
     handles, labels = first.get_legend_handles_labels()
@@ -387,7 +387,7 @@ def detector_sweep(frame: pd.DataFrame, x: str, panels: dict[str, str], xlabel: 
 
 def defence_tradeoff(table: pd.DataFrame) -> plt.Figure:
     """Main-task against backdoor accuracy of every defence (marker) under every attack (panel),
-    from a table with columns attack, aggregator, main_accuracy, backdoor_accuracy (chapter 7).
+    from a table with columns attack, aggregator, main_accuracy, backdoor_accuracy (chapter 8).
     The best place is the bottom right: high main accuracy, no backdoor."""
     attacks = list(dict.fromkeys(table.attack))
     fig, axes = plt.subplots(1, len(attacks), figsize=(WIDTH, 3.4), sharex=True, sharey=True, squeeze=False)

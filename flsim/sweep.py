@@ -1,4 +1,4 @@
-"""Many experiments at once, each cached as it finishes (chapters 4-6).
+"""Many experiments at once, each cached as it finishes (chapters 5-7).
 
 Where they run:
 

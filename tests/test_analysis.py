@@ -27,6 +27,9 @@ def test_layer_summary_and_auc_table():
     assert summary.loc["fc2.bias", "ratio"] == pytest.approx(4 / 2.5)
     assert summary.loc["fc2.bias", "auc"] == 1.0 and summary.loc["fc2.bias", "top_rate"] == 1.0
     assert summary.loc["fc1.weight", "auc"] == 0.5
+    # The attacker's 4 against the round's median 3 and MAD 1: z = 1 / 1.4826, in both rounds.
+    assert summary.loc["fc2.bias", "attacker_z"] == pytest.approx(1 / 1.4826)
+    assert summary.loc["fc1.weight", "attacker_z"] == 0  # everyone alike
     table = auc_table(pd.DataFrame(rows))
     assert table.loc["fc2.bias", "cosine_to_mean"] == 1.0  # low cosine is the anomaly
     assert list(table.index) == ["fc2.bias", "fc1.weight"]
@@ -77,3 +80,28 @@ def test_auc_standard_error():
     assert auc_standard_error(0.5, 10, 10) == pytest.approx(np.sqrt(0.0175))
     assert auc_standard_error(1.0, 10, 90) == 0.0
     assert auc_standard_error(0.66, 10, 90) > auc_standard_error(0.66, 100, 900)
+
+
+def test_first_rounds_of_a_longer_run_are_the_shorter_run(tiny_config):
+    import flsim
+    from flsim.analysis import first_rounds
+
+    longer = flsim.run(tiny_config.replace(num_rounds=3), cache=False)
+    shorter = flsim.run(tiny_config, cache=False)  # 2 rounds
+    cut = first_rounds(longer, 2)
+    pd.testing.assert_frame_equal(cut.rounds.drop(columns="seconds"), shorter.rounds.drop(columns="seconds"))
+    for name in ("updates", "output_bias", "detection", "defence"):
+        pd.testing.assert_frame_equal(getattr(cut, name), getattr(shorter, name))
+    assert cut.config == longer.config and len(longer.rounds) == 4
+
+
+def test_regime_names_the_maps_coordinates():
+    from flsim import Config
+    from flsim.analysis import regime
+
+    assert regime(Config()) == ("5 local SGD steps per client and round, 1 in 10 of each attacker's samples "
+                                "poisoned, semantic backdoor (striped_tshirts)")
+    # The whole deal of 10 clients: 60000 // 11 = 5454 images, 86 batches of 64, twice.
+    assert regime(Config(samples_per_client=None, local_epochs=2, attack="trigger", malicious_data_rate=2,
+                         num_malicious=2)).startswith("172 local SGD steps per client and round, 1 in 4 ")
+    assert regime(Config(attack="none")) == "5 local SGD steps per client and round, no attack"

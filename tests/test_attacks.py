@@ -59,3 +59,17 @@ def test_cifar_sets_are_the_papers():
     sets = attacks.SEMANTIC_SETS["cifar10"]
     assert (len(sets["racing_stripes"]), len(sets["green_cars"]), len(sets["striped_wall"])) == (22, 30, 12)
     assert sets["racing_stripes"][0] == 2180 and sets["striped_wall"][-1] == 41706
+
+
+def test_the_fashion_mnist_sets_are_what_their_comments_say():
+    """striped_tshirts are T-shirts, flat_sandals the 20 sandals with the least ink (the rule, re-derived)."""
+    from flsim import data
+
+    dataset = data.load("fashion_mnist")
+    sets = attacks.SEMANTIC_SETS["fashion_mnist"]
+    assert set(dataset.train_y[list(sets["striped_tshirts"])].tolist()) == {0}
+    sandals = torch.nonzero(dataset.train_y == 5).flatten()
+    ink = (dataset.train_x[sandals] * 255).round().sum((1, 2, 3))
+    least = sandals[ink.argsort(stable=True)[:20]]
+    assert sets["flat_sandals"] == tuple(sorted(least.tolist()))
+    assert dataset.classes[5] == "Sandal" and dataset.classes[2] == "Pullover"

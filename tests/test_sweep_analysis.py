@@ -1,4 +1,4 @@
-"""Sweep summaries of flsim.analysis and their figures in flsim.plots (chapters 4-6), on hand-made Results."""
+"""Sweep summaries of flsim.analysis and their figures in flsim.plots (chapters 5-7), on hand-made Results."""
 
 import matplotlib
 import numpy as np

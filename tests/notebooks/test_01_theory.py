@@ -24,7 +24,7 @@ def default_run(name: str) -> flsim.Config:
 
 def test_defaults_run_the_book_baseline():
     """At its defaults the chapter's full run is flsim.Config() but for device="auto", which on a CPU is the
-    same run under the same cache key: shared with chapters 2-6 through the cache."""
+    same run under the same cache key: shared with chapters 2-7 through the cache."""
     config = default_run("01_theory")
     assert config.device == "auto" and config.replace(device="cpu") == flsim.Config()
     if not torch.cuda.is_available():

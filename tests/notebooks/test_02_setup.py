@@ -16,7 +16,7 @@ TINY = dict(num_clients=3, samples_per_client=60, num_rounds=2, eval_samples=200
 
 def test_defaults_run_the_book_baseline():
     """At its defaults the backdoored run is flsim.Config() but for device="auto", which on a CPU is the
-    same run under the same cache key: shared with chapters 1 and 3-6."""
+    same run under the same cache key: shared with chapters 1 and 3-7."""
     config = default_run("02_setup")
     assert config.device == "auto" and config.replace(device="cpu") == flsim.Config()
     if not torch.cuda.is_available():

@@ -1,4 +1,4 @@
-"""Chapter 6 with tiny parameters: one attacker at two malicious data rates."""
+"""Chapter 7 with tiny parameters: one attacker at two malicious data rates."""
 
 import math
 import subprocess
@@ -20,7 +20,7 @@ def shown(notebook, mime):
 
 
 def test_chapter_06(run_chapter, tmp_path):
-    values = run_chapter("06_malicious_data_rate", **TINY)
+    values = run_chapter("07_malicious_data_rate", **TINY)
     assert values["num_runs"] == 2 and values["num_values"] == 2 and values["samples"] == 80
     assert values["num_tensors"] == 8 and values["dataset_name"] == "Fashion-MNIST"
     assert values["dose"] == "r = 2: 40, r = 10: 8"  # positions 0, r, 2r, ... of 80
@@ -37,7 +37,7 @@ def test_chapter_06(run_chapter, tmp_path):
     assert ("hides" in values["low_dose_note"]) == (values["best_auc_low_dose"] < 0.65)
 
     # The executed notebook reads without the book: captions, DataFrames, the findings table.
-    path = tmp_path / "06_malicious_data_rate.ipynb"
+    path = tmp_path / "07_malicious_data_rate.ipynb"
     assert_reads_well(path)
     notebook = nbformat.read(path, as_version=4)
     assert len(shown(notebook, "image/png")) == 4
@@ -51,7 +51,7 @@ def test_chapter_06(run_chapter, tmp_path):
 ])
 def test_a_mistyped_parameter_stops_the_run(tmp_path, arguments, message):
     """papermill exits non-zero at the parameter check, before anything is trained, naming the parameter."""
-    run = subprocess.run([sys.executable, "-m", "papermill", str(BOOK / "06_malicious_data_rate.ipynb"),
+    run = subprocess.run([sys.executable, "-m", "papermill", str(BOOK / "07_malicious_data_rate.ipynb"),
                           str(tmp_path / "out.ipynb"), *arguments, "--cwd", str(BOOK)],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode != 0

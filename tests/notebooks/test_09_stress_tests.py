@@ -1,4 +1,4 @@
-"""Chapter 8 with tiny parameters: 5 clients x 60 samples, 2 rounds (3 for the schedules), two defences, one alpha."""
+"""Chapter 9 with tiny parameters: 5 clients x 60 samples, 2 rounds (3 for the schedules), two defences, one alpha."""
 
 import math
 import subprocess
@@ -21,7 +21,7 @@ def shown(notebook, mime):
 
 
 def test_chapter_08(run_chapter, tmp_path):
-    values = run_chapter("08_stress_tests", **TINY)
+    values = run_chapter("09_stress_tests", **TINY)
     assert values["num_runs"] == 3 + 2 + 5 + 1  # schedules, constrained defences, adaptive, one alpha
     assert values["bound"] > 0 and values["norm_bound_factor"] == 1.0
     assert values["attack_round"] == 2 and values["schedule_rounds_text"] == "3 rounds"
@@ -55,7 +55,7 @@ def test_chapter_08(run_chapter, tmp_path):
     assert values["adaptive_verdict"] in values["verdict"]
 
     # The executed notebook reads without the book: captions, DataFrames, the findings table.
-    path = tmp_path / "08_stress_tests.ipynb"
+    path = tmp_path / "09_stress_tests.ipynb"
     assert_reads_well(path)
     notebook = nbformat.read(path, as_version=4)
     assert len(shown(notebook, "image/png")) == 3
@@ -71,7 +71,7 @@ def test_chapter_08(run_chapter, tmp_path):
 ])
 def test_a_mistyped_parameter_stops_the_run(tmp_path, arguments, message):
     """papermill exits non-zero at the parameter check, before anything is trained, naming the parameter."""
-    run = subprocess.run([sys.executable, "-m", "papermill", str(BOOK / "08_stress_tests.ipynb"),
+    run = subprocess.run([sys.executable, "-m", "papermill", str(BOOK / "09_stress_tests.ipynb"),
                           str(tmp_path / "out.ipynb"), *arguments, "--cwd", str(BOOK)],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode != 0

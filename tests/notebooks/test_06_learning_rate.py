@@ -1,4 +1,4 @@
-"""Chapter 5 with tiny parameters: one attacker at two learning rates."""
+"""Chapter 6 with tiny parameters: one attacker at two learning rates."""
 
 import math
 import subprocess
@@ -20,7 +20,7 @@ def shown(notebook, mime):
 
 
 def test_chapter_05(run_chapter, tmp_path):
-    values = run_chapter("05_learning_rate", **TINY)
+    values = run_chapter("06_learning_rate", **TINY)
     assert values["num_runs"] == 2 and values["num_values"] == 2 and values["num_tensors"] == 8
     assert values["lr_low"] == 0.01 and values["lr_high"] == 0.05
     assert values["dataset_name"] == "Fashion-MNIST"
@@ -38,7 +38,7 @@ def test_chapter_05(run_chapter, tmp_path):
     assert "cancel" in values["cancel_note"]
 
     # The executed notebook reads without the book: captions, DataFrames, the findings table.
-    path = tmp_path / "05_learning_rate.ipynb"
+    path = tmp_path / "06_learning_rate.ipynb"
     assert_reads_well(path)
     notebook = nbformat.read(path, as_version=4)
     assert len(shown(notebook, "image/png")) == 4
@@ -53,7 +53,7 @@ def test_chapter_05(run_chapter, tmp_path):
 ])
 def test_a_mistyped_parameter_stops_the_run(tmp_path, arguments, message):
     """papermill exits non-zero at the parameter check, before anything is trained, naming the parameter."""
-    run = subprocess.run([sys.executable, "-m", "papermill", str(BOOK / "05_learning_rate.ipynb"),
+    run = subprocess.run([sys.executable, "-m", "papermill", str(BOOK / "06_learning_rate.ipynb"),
                           str(tmp_path / "out.ipynb"), *arguments, "--cwd", str(BOOK)],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode != 0

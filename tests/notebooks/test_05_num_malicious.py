@@ -1,4 +1,4 @@
-"""Chapter 4 with tiny parameters: a clean run and a run with two attackers sharing the paper's poison."""
+"""Chapter 5 with tiny parameters: a clean run and a run with two attackers sharing the paper's poison."""
 
 import json
 import math
@@ -16,8 +16,8 @@ TINY = dict(num_clients=4, samples_per_client=80, num_rounds=2, eval_samples=200
 
 
 def test_chapter_04(run_chapter, tmp_path):
-    values = run_chapter("04_num_malicious", **TINY)
-    assert_reads_well(tmp_path / "04_num_malicious.ipynb")
+    values = run_chapter("05_num_malicious", **TINY)
+    assert_reads_well(tmp_path / "05_num_malicious.ipynb")
     assert values["num_runs"] == 2 and values["num_attacked"] == 1
     assert values["m_low"] == values["m_high"] == 2
     assert values["local_steps"] == 2  # 80 samples in batches of 64
@@ -45,7 +45,7 @@ def test_a_mistyped_parameter_stops_the_run(tmp_path, arguments, message):
     """papermill exits non-zero at the chapter's parameter check, before anything is trained, naming the
     parameter (the intro's old example, -p num_malicious 3, was such a run)."""
     output = tmp_path / "04.ipynb"
-    run = subprocess.run([sys.executable, "-m", "papermill", str(BOOK / "04_num_malicious.ipynb"), str(output),
+    run = subprocess.run([sys.executable, "-m", "papermill", str(BOOK / "05_num_malicious.ipynb"), str(output),
                           *arguments, "-p", "num_rounds", "2", "--cwd", str(BOOK)],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode != 0

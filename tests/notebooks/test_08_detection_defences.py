@@ -1,4 +1,4 @@
-"""Chapter 7 with tiny parameters: 5 clients x 60 samples, 2 rounds, four defences (Krum needs 5 clients)."""
+"""Chapter 8 with tiny parameters: 5 clients x 60 samples, 2 rounds, four defences (Krum needs 5 clients)."""
 
 import math
 import subprocess
@@ -20,7 +20,7 @@ def shown(notebook, mime):
 
 
 def test_chapter_07(run_chapter, tmp_path):
-    values = run_chapter("07_detection_defences", **TINY)
+    values = run_chapter("08_detection_defences", **TINY)
     assert values["num_runs"] == 4 * 4 + 1  # attacks x defences + the attack-free run
     assert values["compute_seconds"] > 0
     for attack in ("semantic", "trigger", "replacement", "dba"):
@@ -48,7 +48,7 @@ def test_chapter_07(run_chapter, tmp_path):
         values["foolsgold_fpr_lone"] > values["foolsgold_tpr_lone"])
 
     # The executed notebook reads without the book: captions, DataFrames, the findings table.
-    path = tmp_path / "07_detection_defences.ipynb"
+    path = tmp_path / "08_detection_defences.ipynb"
     assert_reads_well(path)
     notebook = nbformat.read(path, as_version=4)
     assert len(shown(notebook, "image/png")) == 3
@@ -63,7 +63,7 @@ def test_chapter_07(run_chapter, tmp_path):
 ])
 def test_a_mistyped_parameter_stops_the_run(tmp_path, arguments, message):
     """papermill exits non-zero at the parameter check, before anything is trained, naming the parameter."""
-    run = subprocess.run([sys.executable, "-m", "papermill", str(BOOK / "07_detection_defences.ipynb"),
+    run = subprocess.run([sys.executable, "-m", "papermill", str(BOOK / "08_detection_defences.ipynb"),
                           str(tmp_path / "out.ipynb"), *arguments, "--cwd", str(BOOK)],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode != 0
