@@ -48,7 +48,7 @@ SIMULATION_MODULES = ("aggregators", "attacks", "config", "data", "detectors", "
 
 
 def source_hash() -> str:
-    """A hash of the source of the modules a simulation runs through (:data:`SIMULATION_MODULES`)."""
+    """A hash of the source of the modules a simulation runs through (``SIMULATION_MODULES``)."""
     digest = hashlib.sha256()
     for name in SIMULATION_MODULES:
         path = Path(__file__).parent / f"{name}.py"

@@ -9,12 +9,12 @@ TINY = dict(num_clients=4, local_training=[[40, 1, 2], [80, 2, 1]], map_rounds=1
 
 def test_chapter_04(run_chapter):
     values = run_chapter("04_regimes", **TINY)
-    # 40 samples x 1 epoch: 1 step; 80 x 2: 4 steps. Three backdoors, two doses (below the whole deal).
+    # 40 samples x 1 epoch: 1 step; 80 x 2: 4 steps. Three backdoors; two doses where a regime has 2 seeds.
     assert values["steps_range"] == "1 to 4"
-    assert values["num_settings"] == 3 * 2 + 3 * 2
-    # Runs: 3 x 2 x 2 seeds at 1 step, 3 x 2 at 4 steps, one of which (striped T-shirts, r = 10) is the
+    assert values["num_settings"] == 3 * 2 + 3 * 1
+    # Runs: 3 x 2 x 2 seeds at 1 step, 3 at 4 steps, one of which (striped T-shirts, r = 10) is the
     # paper's run: it is not run twice.
-    assert values["num_runs"] == 12 + 6
+    assert values["num_runs"] == 12 + 3
     assert values["bias_first_count"] + values["other_first_count"] == values["num_settings"]
     assert 0 <= values["everything_count"] <= values["num_settings"]
     assert 0 <= values["held_count"] <= values["num_settings"]
@@ -30,6 +30,7 @@ def test_chapter_04(run_chapter):
     assert 0 <= values["paper_acc_last"] <= 1 and values["paper_best_tensor"] in (
         "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias", "fc2.weight",
         "fc2.bias")
-    where = ("holds in every setting" if values["bias_first_count"] == values["num_settings"] else
-             "holds in no setting" if values["bias_first_count"] == 0 else "holds only in part")
+    share = values["bias_first_count"] / values["num_settings"]
+    where = ("holds everywhere" if share == 1 else "holds in most" if share >= 0.5 else
+             "holds only in a small part" if share > 0 else "holds nowhere")
     assert where in values["verdict"]
