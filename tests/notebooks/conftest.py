@@ -77,3 +77,11 @@ def run_chapter(tmp_path):
         return values
 
     return run
+
+
+def papermill_cli(name: str, tmp_path, *arguments: str) -> subprocess.CompletedProcess:
+    """papermill's own command line on ``book/<name>.ipynb`` with ``arguments``, the executed notebook
+    written to ``tmp_path / "<name>.ipynb"`` (the typo tests: a run that must stop at the parameter check)."""
+    return subprocess.run([sys.executable, "-m", "papermill", str(BOOK / f"{name}.ipynb"),
+                           str(tmp_path / f"{name}.ipynb"), *arguments, "--cwd", str(BOOK)],
+                          capture_output=True, text=True, timeout=300)

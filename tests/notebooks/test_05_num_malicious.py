@@ -2,14 +2,12 @@
 
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 
 from flsim import theory
 
-from .conftest import BOOK, assert_reads_well
+from .conftest import assert_reads_well, papermill_cli
 
 TINY = dict(num_clients=4, samples_per_client=80, num_rounds=2, eval_samples=200, server_share=0.05,
             num_malicious_values=[0, 2], seeds=[0])
@@ -44,10 +42,8 @@ def test_chapter_04(run_chapter, tmp_path):
 def test_a_mistyped_parameter_stops_the_run(tmp_path, arguments, message):
     """papermill exits non-zero at the chapter's parameter check, before anything is trained, naming the
     parameter (the intro's old example, -p num_malicious 3, was such a run)."""
-    output = tmp_path / "04.ipynb"
-    run = subprocess.run([sys.executable, "-m", "papermill", str(BOOK / "05_num_malicious.ipynb"), str(output),
-                          *arguments, "-p", "num_rounds", "2", "--cwd", str(BOOK)],
-                         capture_output=True, text=True, timeout=300)
+    run = papermill_cli("05_num_malicious", tmp_path, *arguments, "-p", "num_rounds", "2")
+    output = tmp_path / "05_num_malicious.ipynb"
     assert run.returncode != 0
     assert f"ParameterError: {message}" in run.stdout + run.stderr
     executed = [c for c in json.loads(output.read_text())["cells"] if c.get("execution_count")]

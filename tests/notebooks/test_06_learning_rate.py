@@ -1,13 +1,11 @@
 """Chapter 6 with tiny parameters: one attacker at two learning rates."""
 
 import math
-import subprocess
-import sys
 
 import nbformat
 import pytest
 
-from .conftest import BOOK, assert_reads_well
+from .conftest import assert_reads_well, papermill_cli
 
 TINY = dict(num_clients=4, samples_per_client=80, num_rounds=2, eval_samples=200, server_share=0.05,
             lr_values=[0.01, 0.05], seeds=[0])
@@ -53,8 +51,6 @@ def test_chapter_05(run_chapter, tmp_path):
 ])
 def test_a_mistyped_parameter_stops_the_run(tmp_path, arguments, message):
     """papermill exits non-zero at the parameter check, before anything is trained, naming the parameter."""
-    run = subprocess.run([sys.executable, "-m", "papermill", str(BOOK / "06_learning_rate.ipynb"),
-                          str(tmp_path / "out.ipynb"), *arguments, "--cwd", str(BOOK)],
-                         capture_output=True, text=True, timeout=300)
+    run = papermill_cli("06_learning_rate", tmp_path, *arguments)
     assert run.returncode != 0
     assert f"ParameterError: {message}" in run.stdout + run.stderr

@@ -1,13 +1,11 @@
 """Chapter 7 with tiny parameters: one attacker at two malicious data rates."""
 
 import math
-import subprocess
-import sys
 
 import nbformat
 import pytest
 
-from .conftest import BOOK, assert_reads_well
+from .conftest import assert_reads_well, papermill_cli
 
 TINY = dict(num_clients=4, samples_per_client=80, num_rounds=2, eval_samples=200, server_share=0.05,
             malicious_data_rate_values=[2, 10], seeds=[0])
@@ -51,8 +49,6 @@ def test_chapter_06(run_chapter, tmp_path):
 ])
 def test_a_mistyped_parameter_stops_the_run(tmp_path, arguments, message):
     """papermill exits non-zero at the parameter check, before anything is trained, naming the parameter."""
-    run = subprocess.run([sys.executable, "-m", "papermill", str(BOOK / "07_malicious_data_rate.ipynb"),
-                          str(tmp_path / "out.ipynb"), *arguments, "--cwd", str(BOOK)],
-                         capture_output=True, text=True, timeout=300)
+    run = papermill_cli("07_malicious_data_rate", tmp_path, *arguments)
     assert run.returncode != 0
     assert f"ParameterError: {message}" in run.stdout + run.stderr

@@ -1,13 +1,11 @@
 """Chapter 8 with tiny parameters: 5 clients x 60 samples, 2 rounds, four defences (Krum needs 5 clients)."""
 
 import math
-import subprocess
-import sys
 
 import nbformat
 import pytest
 
-from .conftest import BOOK, assert_reads_well
+from .conftest import assert_reads_well, papermill_cli
 
 TINY = dict(num_clients=5, samples_per_client=60, num_rounds=2, eval_samples=100, server_share=0.05,
             dba_attackers=2, aggregator_values=["fedavg", "krum", "foolsgold", "bias_filter"])
@@ -63,8 +61,6 @@ def test_chapter_07(run_chapter, tmp_path):
 ])
 def test_a_mistyped_parameter_stops_the_run(tmp_path, arguments, message):
     """papermill exits non-zero at the parameter check, before anything is trained, naming the parameter."""
-    run = subprocess.run([sys.executable, "-m", "papermill", str(BOOK / "08_detection_defences.ipynb"),
-                          str(tmp_path / "out.ipynb"), *arguments, "--cwd", str(BOOK)],
-                         capture_output=True, text=True, timeout=300)
+    run = papermill_cli("08_detection_defences", tmp_path, *arguments)
     assert run.returncode != 0
     assert f"ParameterError: {message}" in run.stdout + run.stderr

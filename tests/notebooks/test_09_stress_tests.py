@@ -1,13 +1,11 @@
 """Chapter 9 with tiny parameters: 5 clients x 60 samples, 2 rounds (3 for the schedules), two defences, one alpha."""
 
 import math
-import subprocess
-import sys
 
 import nbformat
 import pytest
 
-from .conftest import BOOK, assert_reads_well
+from .conftest import assert_reads_well, papermill_cli
 
 TINY = dict(num_clients=5, samples_per_client=60, num_rounds=2, eval_samples=100, server_share=0.05,
             schedule_rounds=3, clients_per_round=3, attack_round=2, aggregator_values=["fedavg", "bias_filter"],
@@ -71,8 +69,6 @@ def test_chapter_08(run_chapter, tmp_path):
 ])
 def test_a_mistyped_parameter_stops_the_run(tmp_path, arguments, message):
     """papermill exits non-zero at the parameter check, before anything is trained, naming the parameter."""
-    run = subprocess.run([sys.executable, "-m", "papermill", str(BOOK / "09_stress_tests.ipynb"),
-                          str(tmp_path / "out.ipynb"), *arguments, "--cwd", str(BOOK)],
-                         capture_output=True, text=True, timeout=300)
+    run = papermill_cli("09_stress_tests", tmp_path, *arguments)
     assert run.returncode != 0
     assert f"ParameterError: {message}" in run.stdout + run.stderr
