@@ -117,9 +117,19 @@ def check_destination(directory: str | os.PathLike) -> None:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise DestinationError(f"{directory} holds files flsim did not write ({shown}); flsim replaces only "
                                "an earlier flsim result: choose a new or empty directory")
-    if entries and CONFIG_FILE not in entries:
-        raise DestinationError(f"{directory} holds no {CONFIG_FILE}, so it is no flsim result; "
-                               "choose a new or empty directory")
+    if entries and not _is_flsim_config(directory / CONFIG_FILE):
+        raise DestinationError(f"{directory} holds no {CONFIG_FILE} that flsim wrote, so it is no flsim "
+                               "result; choose a new or empty directory")
+
+
+def _is_flsim_config(path: Path) -> bool:
+    """Whether ``path`` is a config.json flsim wrote (a user's own config.json is never replaced)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    settings = record.get("config", record) if isinstance(record, dict) else None
+    return isinstance(settings, dict) and {"dataset", "num_clients", "malicious_data_rate"} <= settings.keys()
 
 
 def _sha256(path: Path) -> str:

@@ -52,7 +52,9 @@ def test_save_replaces_an_earlier_result_and_an_empty_directory(results, tmp_pat
 @pytest.mark.parametrize("setup, words", [
     (lambda d: (d.mkdir(), (d / "notes.txt").write_text("mine")), ["notes.txt", "did not write"]),
     (lambda d: d.write_text("a file"), ["is not a directory"]),
-    (lambda d: (d.mkdir(), (d / "rounds.parquet").write_text("mine")), ["no config.json"]),
+    (lambda d: (d.mkdir(), (d / "rounds.parquet").write_text("mine")), ["no config.json that flsim wrote"]),
+    (lambda d: (d.mkdir(), (d / "config.json").write_text('{"theme": "dark"}')), ["no config.json that flsim"]),
+    (lambda d: (d.mkdir(), (d / "config.json").write_text("not json")), ["no config.json that flsim wrote"]),
 ])
 def test_save_refuses_a_destination_holding_other_files(results, tmp_path, setup, words):
     target = tmp_path / "target"
