@@ -1,16 +1,22 @@
 """flsim: a federated-learning backdoor simulator with per-layer update analysis.
 
 Start with :class:`Config` and :func:`run`; the book's chapters show the rest.
+Bring your own model (:func:`register_model`), aggregation rule
+(:func:`register_aggregator`) or semantic backdoor (``Config.semantic_indices``);
+:func:`setup` gives the federation a run starts from.
 """
 
 __version__ = "0.1.0"
 
-from .cache import CacheWarning  # noqa: E402 - the modules below read __version__
+from .aggregators import register_aggregator  # noqa: E402 - the modules below read __version__
+from .cache import CacheWarning  # noqa: E402
 from .config import Config, ConfigError  # noqa: E402
 from .data import DatasetNotFoundError  # noqa: E402
 from .experiment import run, simulate  # noqa: E402
+from .federation import Federation, setup  # noqa: E402
+from .models import register_model  # noqa: E402
 from .results import DestinationError, Results, ResultsError  # noqa: E402
 from .sweep import sweep  # noqa: E402
 
-__all__ = ["CacheWarning", "Config", "ConfigError", "DatasetNotFoundError", "DestinationError", "Results",
-           "ResultsError", "run", "simulate", "sweep"]
+__all__ = ["CacheWarning", "Config", "ConfigError", "DatasetNotFoundError", "DestinationError", "Federation",
+           "Results", "ResultsError", "register_aggregator", "register_model", "run", "setup", "simulate", "sweep"]

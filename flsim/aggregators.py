@@ -8,18 +8,22 @@ book's TPR and FPR of a defence count these flags. ``accepted`` is None for
 rules that make no decision about clients: the coordinate-wise rules (median,
 trimmed mean, RLR) and norm clipping, which bounds every update alike.
 
-:data:`AGGREGATORS` maps ``Config.aggregator`` to the rule; :class:`Server`
-applies it round after round and keeps what a rule remembers between rounds.
+:data:`AGGREGATORS` maps ``Config.aggregator`` to the rule, and
+:func:`register_aggregator` adds a user's own; :class:`Server` applies it
+round after round and keeps what a rule remembers between rounds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Callable, NamedTuple
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
 from .detectors import cosine_matrix, median, outliers, output_bias_max, pairwise_sq_distances
+from .layout import Layers
+from .registry import check_identifiable, fingerprint, new_registry, source_of
 
 
 class Aggregation(NamedTuple):
@@ -183,7 +187,7 @@ def rlr(weights: torch.Tensor, global_weights: torch.Tensor, threshold: int) -> 
     return Aggregation(global_weights + rate * updates.mean(0), None)
 
 
-def bias_filter(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice],
+def bias_filter(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers,
                 z: float = 3.0) -> Aggregation:
     """The paper's finding as a defence: drop the clients whose output-bias statistic (max over classes
     of |b_k - mean b|) is a robust-z outlier above ``z`` in this round, FedAvg the rest."""
@@ -194,12 +198,14 @@ def bias_filter(weights: torch.Tensor, global_weights: torch.Tensor, layers: dic
 class Server:
     """Applies ``config.aggregator`` round after round.
 
-    Holds what a rule needs besides the round's weights: the config's
-    parameters, the layer slices, a seeded generator for noise and FoolsGold's
-    per-client history of summed updates.
+    Holds what a rule needs besides the round's weights: ``config`` (the
+    experiment's :class:`flsim.Config`), ``layers`` (each tensor's slice of the
+    flat weights and the output layer, :class:`flsim.layout.Layers`),
+    ``generator`` (a seeded ``torch.Generator`` for noise) and FoolsGold's
+    per-client history of summed updates (:meth:`remember`).
     """
 
-    def __init__(self, config, layers: dict[str, slice], generator: torch.Generator):
+    def __init__(self, config, layers: Layers, generator: torch.Generator):
         self.config, self.layers, self.generator = config, layers, generator
         self.history: dict[int, torch.Tensor] = {}
 
@@ -210,14 +216,90 @@ class Server:
         return torch.stack([self.history[int(c)] for c in chosen])
 
     def aggregate(self, weights: torch.Tensor, global_weights: torch.Tensor, chosen) -> Aggregation:
-        return AGGREGATORS[self.config.aggregator](weights, global_weights, self, chosen)
+        rule = AGGREGATORS.entry(self.config.aggregator)
+        result = rule.rule(weights, global_weights, self, chosen)
+        aggregation = result if isinstance(result, Aggregation) else Aggregation(result, None)
+        if not isinstance(aggregation.weights, torch.Tensor) or aggregation.weights.shape != global_weights.shape:
+            raise ValueError(f"aggregator {rule.name!r} must return the new global weights, a tensor of shape "
+                             f"{tuple(global_weights.shape)} (or an Aggregation), got {_shape_of(aggregation.weights)}")
+        if aggregation.accepted is not None and tuple(aggregation.accepted.shape) != (len(weights),):
+            raise ValueError(f"aggregator {rule.name!r}: accepted must hold one bool per client ({len(weights)}), "
+                             f"got shape {tuple(aggregation.accepted.shape)}")
+        return aggregation
+
+
+def _shape_of(value) -> str:
+    return f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+
+
+Rule = Callable[[torch.Tensor, torch.Tensor, Server, torch.Tensor], Aggregation | torch.Tensor]
+
+
+@dataclass(frozen=True)
+class AggregatorSpec:
+    """A registered rule and what identifies it in the result cache."""
+
+    name: str
+    rule: Rule
+    version: str | None = None  # a user's rule: None means its source code identifies it
+
+    def identity(self, built_in: bool) -> str:
+        """The rule in a cache key: a built-in rule by name (flsim's source hash covers it), a user's by
+        name and version, or name and a hash of its source."""
+        if built_in:
+            return self.name
+        return f"{self.name}@{self.version if self.version is not None else fingerprint(source_of(self.rule))}"
+
+
+AGGREGATORS = new_registry("aggregator", "flsim.register_aggregator")
+
+
+def register_aggregator(name: str, rule: Rule, *, version: str | None = None) -> AggregatorSpec:
+    """Make ``Config(aggregator=name)`` aggregate every round with ``rule(weights, global_weights, server, chosen)``.
+
+    ``weights``: the round's client weights (K x P, the clients of ``chosen``,
+    a K-tensor of client ids, in order); ``global_weights``: the P weights
+    they started from; ``server``: the :class:`flsim.aggregators.Server`, with the config
+    (``server.config``, e.g. a threshold of yours could live in ``filter_z``),
+    the tensors' slices and the output layer (``server.layers``), a seeded
+    generator for noise (``server.generator``) and a per-client history
+    (``server.remember``). Return the new global weights (a P-tensor), or an
+    :class:`flsim.aggregators.Aggregation` whose ``accepted`` marks the clients let in (the
+    book's TPR and FPR of a defence count the others as flagged). It runs in
+    the simulation's process, on one thread.
+
+    ``version``: identifies the rule in the result cache; None: a hash of its
+    source code, so editing the rule recomputes its results. Registering a
+    name again replaces it; the built-in names cannot be replaced. Sweeps
+    ship registered rules to their worker processes and Dask workers.
+
+    >>> import flsim
+    >>> def mean_of_smallest_updates(weights, global_weights, server, chosen):
+    ...     norms = (weights - global_weights).norm(dim=1)
+    ...     keep = norms <= norms.median()
+    ...     return flsim.aggregators.Aggregation(weights[keep].mean(0), keep)
+    >>> spec = flsim.register_aggregator("smallest_half", mean_of_smallest_updates)
+    >>> flsim.Config(aggregator="smallest_half").aggregator
+    'smallest_half'
+    """
+    if not callable(rule):
+        raise TypeError(f"rule must be callable as rule(weights, global_weights, server, chosen), got {rule!r}")
+    check_identifiable("the aggregation rule", rule, version)
+    spec = AggregatorSpec(name, rule, version)
+    AGGREGATORS.add(name, spec)
+    return spec
+
+
+def aggregator_identity(name: str) -> str:
+    """What the result cache knows ``Config.aggregator = name`` by (:meth:`AggregatorSpec.identity`)."""
+    return AGGREGATORS.entry(name).identity(name in AGGREGATORS.built_in)
 
 
 def _sigma(config, default: float) -> float:
     return default if config.noise_sigma is None else config.noise_sigma
 
 
-AGGREGATORS: dict[str, Callable[[torch.Tensor, torch.Tensor, Server, object], Aggregation]] = {
+_BUILT_IN: dict[str, Rule] = {
     "fedavg": lambda w, g, s, chosen: Aggregation(fedavg(w), _everyone(w)),
     "median": lambda w, g, s, chosen: coordinate_median(w, g),
     "trimmed_mean": lambda w, g, s, chosen: trimmed_mean(w, g, s.config.trim_fraction),
@@ -229,3 +311,5 @@ AGGREGATORS: dict[str, Callable[[torch.Tensor, torch.Tensor, Server, object], Ag
     "rlr": lambda w, g, s, chosen: rlr(w, g, s.config.rlr_threshold),
     "bias_filter": lambda w, g, s, chosen: bias_filter(w, g, s.layers, s.config.filter_z),
 }
+for _name, _rule in _BUILT_IN.items():
+    AGGREGATORS.add(_name, AggregatorSpec(_name, _rule), built_in=True)

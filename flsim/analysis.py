@@ -85,12 +85,12 @@ def client_gradients(trainer, weights: torch.Tensor, datasets) -> torch.Tensor:
     return torch.stack([trainer.gradient(weights, x, y) for x, y in datasets])
 
 
-def output_layer_zscores(gradients: torch.Tensor, malicious, layers: dict[str, slice], target_class: int,
-                         weight: str = "fc2.weight", bias: str = "fc2.bias") -> pd.DataFrame:
+def output_layer_zscores(gradients: torch.Tensor, malicious, layers, target_class: int) -> pd.DataFrame:
     """Each output-layer entry of a malicious client's gradient, in benign standard deviations (chapter 1).
 
     z = (g_malicious - mean of benign g) / sd of benign g, for the first
-    malicious row of ``gradients``. Entries that no benign client moves (sd 0:
+    malicious row of ``gradients``; ``layers`` (:class:`flsim.layout.Layers`, e.g. a
+    trainer's) says where the output layer is. Entries that no benign client moves (sd 0:
     input units dead on every benign client's data) have no z and are left out.
     Columns: group (bias or weights; target class or the others), unit (the
     weight's input unit, -1 for the bias), output_class, z.
@@ -99,7 +99,8 @@ def output_layer_zscores(gradients: torch.Tensor, malicious, layers: dict[str, s
     benign = gradients[~malicious]
     mean, sd = benign.mean(0), benign.std(0)
     z = (gradients[malicious][0] - mean) / sd
-    w, b = z[layers[weight]].view(len(z[layers[bias]]), -1), z[layers[bias]]
+    b = z[layers.output_bias]
+    w = z[layers.output_weight].view(len(b), -1)
     classes, units = w.shape
     frame = pd.DataFrame({
         "parameter": ["weights"] * (classes * units) + ["bias"] * classes,
@@ -121,7 +122,7 @@ def _target_probability(trainer, weights: torch.Tensor, x: torch.Tensor, target_
 
 
 def output_bias_terms(trainer, start: torch.Tensor, x: torch.Tensor, y: torch.Tensor, poisoned: torch.Tensor,
-                      target_class: int, generator: torch.Generator, bias: str = "fc2.bias") -> dict[str, float]:
+                      target_class: int, generator: torch.Generator) -> dict[str, float]:
     """One local epoch of SGD from ``start``, batch by batch, with the change of the target-class
     output bias b_t split into where it comes from (chapter 1).
 
@@ -140,7 +141,7 @@ def output_bias_terms(trainer, start: torch.Tensor, x: torch.Tensor, y: torch.Te
     minus start_probability, rise_via_bias and rise_via_weights. The batches, and
     the weights reached, are those of ``trainer.train(start, x, y, 1, generator)``.
     """
-    part, t = trainer.layers[bias], target_class
+    part, t = trainer.layers.output_bias, target_class
     terms = dict.fromkeys(BIAS_TERMS, 0.0)
     weights = start
     order = torch.randperm(len(x), generator=generator).to(x.device)  # FlatTrainer.train's batches
@@ -260,8 +261,9 @@ def regime(config) -> str:
     steps = config.local_epochs * -(-samples // config.batch_size)
     if config.attack == "none":
         return f"{steps} local SGD steps per client and round, no attack"
-    backdoor = ("trigger backdoor" if config.attack == "trigger" else
-                f"semantic backdoor ({semantic_set_name(config.dataset, config.semantic_set)})")
+    images = (f"{len(config.semantic_indices)} images of your own" if config.semantic_indices is not None
+              else semantic_set_name(config.dataset, config.semantic_set))
+    backdoor = "trigger backdoor" if config.attack == "trigger" else f"semantic backdoor ({images})"
     return (f"{steps} local SGD steps per client and round, 1 in {config.num_malicious * config.malicious_data_rate} "
             f"of each attacker's samples poisoned, {backdoor}")
 

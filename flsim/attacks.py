@@ -44,6 +44,15 @@ def semantic_set_name(dataset_name: str, semantic_set: str | None) -> str:
     return semantic_set or DEFAULT_SEMANTIC_SET[dataset_name]
 
 
+def semantic_indices(dataset_name: str, semantic_set: str | None = None,
+                     indices: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """The training-set indices of a semantic backdoor's images: ``indices`` (``Config.semantic_indices``)
+    if given, else those of the named set, else of the dataset's default set."""
+    if indices is not None:
+        return tuple(indices)
+    return SEMANTIC_SETS[dataset_name][semantic_set_name(dataset_name, semantic_set)]
+
+
 TRIGGER_SIZE = 4  # a 4 x 4 checkerboard, one pixel in from the bottom-right corner
 
 
@@ -112,17 +121,17 @@ class Backdoor:
 
 
 def make_backdoor(attack: str, dataset, target_class: int, semantic_set: str | None = None,
-                  trigger_parts: int = 1) -> Backdoor | None:
+                  trigger_parts: int = 1, indices: tuple[int, ...] | None = None) -> Backdoor | None:
     """The backdoor for ``attack`` ("none", "semantic" or "trigger") on ``dataset``.
 
+    Semantic: the images of ``indices`` if given, else of ``semantic_set`` (see :func:`semantic_indices`).
     ``trigger_parts`` > 1 is the distributed backdoor attack (DBA, Xie et al., ICLR 2020):
     each attacker trains on one part of the trigger, the evaluation uses all of it.
     """
     if attack == "none":
         return None
     if attack == "semantic":
-        name = semantic_set_name(dataset.name, semantic_set)
-        indices = torch.tensor(SEMANTIC_SETS[dataset.name][name])
+        indices = torch.tensor(semantic_indices(dataset.name, semantic_set, indices))
         images = dataset.train_x[indices]
         labels = torch.full((len(indices),), target_class)
         return Backdoor("semantic", target_class, indices, images, images, labels)

@@ -43,16 +43,18 @@ def cache_dir() -> Path:
 # The modules a simulation runs through (tests/test_cache.py follows experiment's imports to check it):
 # a change to one of them gives new cache keys; the analysis, the plots, the chapters' helpers, the
 # command line, sweeps and the cache itself change no simulated number, so editing them recomputes nothing.
-SIMULATION_MODULES = ("aggregators", "attacks", "config", "data", "detectors", "experiment", "metrics",
-                      "models", "partition", "results", "train")
+SIMULATION_MODULES = ("aggregators", "attacks", "config", "data", "detectors", "experiment", "federation", "layout",
+                      "metrics", "models", "partition", "registry", "results", "train")
 
 
 def source_hash() -> str:
-    """A hash of the source of the modules a simulation runs through (``SIMULATION_MODULES``)."""
+    """A hash of the source of the modules (and packages) a simulation runs through (``SIMULATION_MODULES``)."""
     digest = hashlib.sha256()
+    root = Path(__file__).parent
     for name in SIMULATION_MODULES:
-        path = Path(__file__).parent / f"{name}.py"
-        digest.update(path.name.encode() + path.read_bytes())
+        package = root / name
+        for path in sorted(package.glob("*.py")) if package.is_dir() else [root / f"{name}.py"]:
+            digest.update(path.relative_to(root).as_posix().encode() + path.read_bytes())
     return digest.hexdigest()[:12]
 
 

@@ -12,7 +12,8 @@ import pandas as pd
 from . import __version__
 from .config import Config, ConfigError
 from .data import DatasetNotFoundError
-from .experiment import check_device, run
+from .experiment import run
+from .federation import check_device
 from .results import DestinationError, check_destination
 
 

@@ -21,8 +21,6 @@ PARTITIONS = ("iid", "dirichlet")
 ATTACKS = ("none", "semantic", "trigger")
 DEVICES = ("cpu", "cuda", "auto")
 RECORDS = ("clients", "rounds")
-AGGREGATORS = ("fedavg", "median", "trimmed_mean", "krum", "multi_krum", "norm_clip", "foolsgold", "flame",
-               "rlr", "bias_filter")
 ATTACK_SCHEDULES = ("pool", "every_round", "single_shot")
 ADAPTIVE = ("none", "output_bias", "output_layer")
 TRIGGER_PARTS = (1, 2, 4)
@@ -31,6 +29,8 @@ DATASET_ALIASES = {"fashionmnist": "fashion_mnist", "fmnist": "fashion_mnist", "
                    "cifar10": "cifar10", "cifar": "cifar10"}
 # Training and test images per dataset: the bounds of the size fields.
 DATASET_SIZES = {"fashion_mnist": (60000, 10000), "mnist": (60000, 10000), "cifar10": (50000, 10000)}
+# Each dataset's images (channels x height x width) and classes: what a model is built for.
+DATASET_SHAPES = {"fashion_mnist": ((1, 28, 28), 10), "mnist": ((1, 28, 28), 10), "cifar10": ((3, 32, 32), 10)}
 
 
 class ConfigError(ValueError):
@@ -55,6 +55,8 @@ class Config:
 
     dataset: str = _field("fashion_mnist", "'fashion_mnist' (offline), 'mnist' or 'cifar10' (downloaded once)")
     data_dir: str | None = _field(None, "where datasets are looked up; None: $FLSIM_DATA, else the user cache dir")
+    model: str = _field("paper_cnn", "the architecture: 'paper_cnn' (the paper's), 'resnet8', 'resnet20' "
+                                     "(with BatchNorm) or one added with flsim.register_model")
     num_clients: int = _field(10, "clients in the federation")
     clients_per_round: int | None = _field(None, "clients chosen at random each round; None: every client")
     num_rounds: int = _field(10, "rounds of federated learning after the server's pre-training")
@@ -71,6 +73,9 @@ class Config:
     attack: str = _field("semantic", "'semantic' (relabelled natural images), 'trigger' (a stamped pattern) "
                                      "or 'none'")
     semantic_set: str | None = _field(None, "attack='semantic': the named image set; None: the dataset's default")
+    semantic_indices: tuple[int, ...] | None = _field(None, "attack='semantic': training-set indices of your own "
+                                                            "backdoor images, instead of a named semantic_set "
+                                                            "(on the command line: 1,5,9)")
     target_class: int = _field(2, "the class the backdoor makes the model predict")
     num_malicious: int = _field(1, "attacking clients: clients 0 .. num_malicious-1")
     malicious_data_rate: int = _field(10, "r: each attacker poisons positions 0, m*r, 2*m*r, ... of its data "
@@ -81,7 +86,8 @@ class Config:
     record: str = _field("clients", "'clients': the per-client tables (every chosen client's model of a round "
                                     "is held for them); 'rounds': only the rounds table, FedAvg summing the "
                                     "clients as they finish (memory: two chunks of models)")
-    aggregator: str = _field("fedavg", "the server's aggregation rule (chapter 8; see flsim.aggregators)")
+    aggregator: str = _field("fedavg", "the server's aggregation rule (chapter 8; see flsim.aggregators), or "
+                                       "one added with flsim.register_aggregator")
     trim_fraction: float = _field(0.1, "aggregator='trimmed_mean': share of values cut at each end, per "
                                        "coordinate")
     krum_f: int = _field(1, "aggregator='krum' or 'multi_krum': attackers tolerated; multi_krum averages "
@@ -110,6 +116,8 @@ class Config:
     def __post_init__(self) -> None:
         if isinstance(self.data_dir, os.PathLike):
             object.__setattr__(self, "data_dir", os.fspath(self.data_dir))
+        if isinstance(self.semantic_indices, (list, range)) or _is_array(self.semantic_indices):
+            object.__setattr__(self, "semantic_indices", tuple(self.semantic_indices))
         if isinstance(self.dataset, str):
             spelled = self.dataset.lower().replace("-", "").replace("_", "").replace(" ", "")
             object.__setattr__(self, "dataset", DATASET_ALIASES.get(spelled, self.dataset))
@@ -147,16 +155,26 @@ class Config:
     def key(self) -> str:
         """A stable hash of the settings that change results (not where data lives).
 
-        The semantic set is hashed by name, so None and the dataset's default set share a key.
-        The device is hashed as the kind it resolves to here, with the training backend:
-        results are the same bits on any CPU thread count, not between a CPU and a GPU.
+        The semantic backdoor is hashed by its image indices, so a named set, the
+        dataset's default (None) and the same indices given as semantic_indices
+        share a key. The model and the aggregation rule are hashed by what
+        identifies their code (:func:`flsim.models.identity`,
+        :meth:`flsim.aggregators.AggregatorSpec.identity`), never by name alone.
+        The device is hashed as the kind it resolves to here, with the training
+        backend: results are the same bits on any CPU thread count, not between
+        a CPU and a GPU.
         """
-        from .attacks import semantic_set_name  # late imports: attacks and train need no config
+        from . import models  # late imports: attacks, models, aggregators and train need no config
+        from .aggregators import aggregator_identity
+        from .attacks import semantic_indices
         from .train import backend_name
 
-        settings = {k: v for k, v in self.to_dict().items() if k != "data_dir"}
+        settings = {k: v for k, v in self.to_dict().items() if k not in ("data_dir", "semantic_indices")}
         if self.attack == "semantic":
-            settings["semantic_set"] = semantic_set_name(self.dataset, self.semantic_set)
+            settings["semantic_set"] = list(semantic_indices(self.dataset, self.semantic_set, self.semantic_indices))
+        shape, classes = DATASET_SHAPES[self.dataset]
+        settings["model"] = models.identity(models.MODELS.entry(self.model), shape, classes)
+        settings["aggregator"] = aggregator_identity(self.aggregator)
         settings["device"] = device_kind(self.device)
         settings["backend"] = backend_name(settings["device"])
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
@@ -191,8 +209,12 @@ def _check_names(values: dict) -> None:
 
 def _allowed_types(hint) -> tuple[type, ...]:
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        return tuple(a for a in typing.get_args(hint))
+        return tuple(typing.get_origin(a) or a for a in typing.get_args(hint))  # tuple[int, ...] -> tuple
     return (hint,)
+
+
+def _is_array(value) -> bool:
+    return type(value).__name__ in ("ndarray", "Tensor", "Series")  # numpy, torch, pandas: made a tuple
 
 
 def _check_types(config: Config) -> None:
@@ -208,11 +230,12 @@ def _check_types(config: Config) -> None:
             raise ConfigError(f"{field.name} must be {names}, got {value!r}")
 
 
-def _one_of(name: str, value, allowed) -> None:
+def _one_of(name: str, value, allowed, more: str = "") -> None:
     if value not in allowed:
         close = difflib.get_close_matches(str(value), list(map(str, allowed)), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"{name}={value!r} is not allowed{hint}; choose one of {', '.join(map(repr, allowed))}")
+        raise ConfigError(f"{name}={value!r} is not allowed{hint}; choose one of {', '.join(map(repr, allowed))}"
+                          + (f" {more}" if more else ""))
 
 
 def _at_least(name: str, value, low) -> None:
@@ -249,7 +272,7 @@ def _check_values(c: Config) -> None:
     _one_of("attack", c.attack, ATTACKS)
     _one_of("device", c.device, DEVICES)
     _one_of("record", c.record, RECORDS)
-    _one_of("aggregator", c.aggregator, AGGREGATORS)
+    _check_registered(c)
     _one_of("attack_schedule", c.attack_schedule, ATTACK_SCHEDULES)
     _one_of("adaptive", c.adaptive, ADAPTIVE)
     _one_of("trigger_parts", c.trigger_parts, TRIGGER_PARTS)
@@ -278,16 +301,49 @@ def _check_values(c: Config) -> None:
         raise ConfigError(f"target_class must be between 0 and 9 (the dataset's classes), got {c.target_class}")
     _check_defence(c)
     _check_attacker(c)
-    if c.attack == "semantic":
-        from .attacks import SEMANTIC_SETS  # late import: attacks needs no config
+    _check_semantic(c)
 
-        sets = SEMANTIC_SETS.get(c.dataset, {})
-        if not sets:
-            raise ConfigError(f"attack='semantic' needs a dataset with semantic sets "
-                              f"({', '.join(f'{k}: {sorted(v)}' for k, v in SEMANTIC_SETS.items() if v)}); "
-                              f"dataset={c.dataset!r} has none: use attack='trigger' or attack='none' with it")
-        if c.semantic_set is not None:
-            _one_of("semantic_set", c.semantic_set, tuple(sets))
+
+def _check_registered(c: Config) -> None:
+    """The model and the rule: built in, or registered in this process."""
+    from .aggregators import AGGREGATORS  # late imports: they import torch
+    from .models import MODELS
+
+    _one_of("model", c.model, tuple(MODELS), "or add yours with flsim.register_model")
+    _one_of("aggregator", c.aggregator, tuple(AGGREGATORS), "or add yours with flsim.register_aggregator")
+
+
+def _check_semantic(c: Config) -> None:
+    if c.semantic_indices is not None:
+        _check_indices(c)
+    if c.attack != "semantic":
+        return
+    from .attacks import SEMANTIC_SETS  # late import: attacks needs no config
+
+    sets = SEMANTIC_SETS.get(c.dataset, {})
+    if c.semantic_indices is None and not sets:
+        raise ConfigError(f"attack='semantic' needs semantic_indices (your own images) or a dataset with "
+                          f"semantic sets ({', '.join(f'{k}: {sorted(v)}' for k, v in SEMANTIC_SETS.items() if v)}); "
+                          f"dataset={c.dataset!r} has none: give semantic_indices, or use attack='trigger'")
+    if c.semantic_set is not None:
+        _one_of("semantic_set", c.semantic_set, tuple(sets))
+
+
+def _check_indices(c: Config) -> None:
+    indices, train = c.semantic_indices, DATASET_SIZES[c.dataset][0]
+    if c.attack != "semantic":
+        raise ConfigError(f"semantic_indices are the images of a semantic backdoor: they need attack='semantic', "
+                          f"got attack={c.attack!r}")
+    if c.semantic_set is not None:
+        raise ConfigError(f"give semantic_set or semantic_indices, not both (semantic_set={c.semantic_set!r})")
+    if not indices:
+        raise ConfigError("semantic_indices must name at least one training image, got ()")
+    wrong = [i for i in indices if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < train]
+    if wrong:
+        raise ConfigError(f"semantic_indices must be integers from 0 to {train - 1} (the training images of "
+                          f"{c.dataset}), got {wrong[0]!r}")
+    if len(set(indices)) != len(indices):
+        raise ConfigError("semantic_indices must not repeat an index")
 
 
 def _check_defence(c: Config) -> None:
@@ -326,6 +382,11 @@ def _parse(key: str, text: str, hint):
     allowed = _allowed_types(hint)
     if type(None) in allowed and text.lower() in ("none", "null", ""):
         return None
+    if tuple in allowed:  # integers separated by commas
+        try:
+            return tuple(int(part) for part in text.strip("()[] ").split(",") if part.strip())
+        except ValueError:
+            raise ConfigError(f"{key} expects integers separated by commas, e.g. 1,5,9; got {text!r}") from None
     for kind in (int, float, str):
         if kind in allowed:
             try:

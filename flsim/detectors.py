@@ -1,8 +1,8 @@
 """Detectors: a suspicion score for every client, every round, and how well each catches attackers (chapter 8).
 
 A detector is a pure function of one round: the chosen clients' weights
-(K x P), the global weights they started from (P) and the layer slices of
-:attr:`flsim.train.FlatTrainer.layers`. It returns K scores, higher meaning
+(K x P), the global weights they started from (P) and the tensors' slices
+with the output layer (:class:`flsim.layout.Layers`). It returns K scores, higher meaning
 more suspicious. :func:`flsim.run` records every detector of
 :data:`DETECTORS` in ``Results.detection``;
 :func:`flsim.analysis.detection_summary` turns that table into the chapter's numbers.
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import torch
 
+from .layout import Layers
 from .metrics import cosine_to
 
-OUTPUT_WEIGHT, OUTPUT_BIAS = "fc2.weight", "fc2.bias"  # the output layer of flsim.models.PaperCNN
 MAD_TO_STD = 1.4826  # the MAD of a normal distribution times this is its standard deviation
 
 
@@ -70,44 +70,44 @@ def _sq_distances(gram: torch.Tensor) -> torch.Tensor:
     return (squares[:, None] + squares[None, :] - 2 * gram).clamp_min(0).fill_diagonal_(0)
 
 
-def output_bias_max(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice]) -> torch.Tensor:
+def output_bias_max(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers) -> torch.Tensor:
     """The paper's statistic: max over classes of |b_k - mean over clients of b|, for the output bias."""
-    bias = weights[:, layers[OUTPUT_BIAS]]
+    bias = weights[:, layers.output_bias]
     return (bias - bias.mean(0)).abs().amax(1)
 
 
-def output_bias_class(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice]) -> torch.Tensor:
+def output_bias_class(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers) -> torch.Tensor:
     """The localised score: per class, the client's output bias as a robust z-score across clients;
     the largest |z| over classes. Unlike :func:`output_bias_max`, a class whose bias varies a lot
     among honest clients (label skew) does not dominate."""
-    return robust_z(weights[:, layers[OUTPUT_BIAS]]).abs().amax(1)
+    return robust_z(weights[:, layers.output_bias]).abs().amax(1)
 
 
-def update_norm(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice]) -> torch.Tensor:
+def update_norm(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers) -> torch.Tensor:
     """The L2 norm of the whole update w_k - global."""
     return (weights - global_weights).norm(dim=1)
 
 
-def cosine_to_mean(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice]) -> torch.Tensor:
+def cosine_to_mean(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers) -> torch.Tensor:
     """1 - cosine between the client's update and the mean update (0: same direction)."""
     updates = weights - global_weights
     return 1 - cosine_to(updates, updates.mean(0))
 
 
-def neups(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice]) -> torch.Tensor:
+def neups(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers) -> torch.Tensor:
     """DeepSight's normalised energy updates (Rieger et al., NDSS 2022), K x classes.
 
     The energy of output neuron i is the summed |update| of its bias and
     incoming weights; NEUP_i = energy_i^2 / sum_j energy_j^2.
     """
     updates = weights - global_weights
-    bias = updates[:, layers[OUTPUT_BIAS]]
-    weight = updates[:, layers[OUTPUT_WEIGHT]].reshape(len(weights), bias.shape[1], -1)
+    bias = updates[:, layers.output_bias]
+    weight = updates[:, layers.output_weight].reshape(len(weights), bias.shape[1], -1)
     energy = (weight.abs().sum(2) + bias.abs()).double()
     return energy.square() / energy.square().sum(1, keepdim=True)
 
 
-def deepsight_energy(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice]) -> torch.Tensor:
+def deepsight_energy(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers) -> torch.Tensor:
     """DeepSight's threshold exceedings, negated: few output neurons carry the update's energy when the
     training data is homogeneous, as a backdoor makes it.
 
@@ -121,7 +121,7 @@ def deepsight_energy(weights: torch.Tensor, global_weights: torch.Tensor, layers
     return -exceedings + largest
 
 
-def foolsgold_similarity(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice],
+def foolsgold_similarity(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers,
                          gram: torch.Tensor | None = None) -> torch.Tensor:
     """FoolsGold's signal in one round: the largest cosine similarity of the client's update to any other
     client's (sybils that push the same backdoor look alike). No history and no pardoning: see
@@ -130,7 +130,7 @@ def foolsgold_similarity(weights: torch.Tensor, global_weights: torch.Tensor, la
     return similarity.fill_diagonal_(-torch.inf).amax(1)
 
 
-def krum_score(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice],
+def krum_score(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers,
                f: int = 1, gram: torch.Tensor | None = None) -> torch.Tensor:
     """Krum's score (Blanchard et al., NeurIPS 2017): the summed squared distance from the client to its
     K - f - 2 nearest other clients (at least one). ``gram``: the updates' Gram matrix, if known."""
@@ -153,7 +153,7 @@ DETECTORS = {
 PAIRWISE = ("foolsgold_similarity", "krum_score")  # the detectors that compare every two clients' updates
 
 
-def score_all(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice]) -> dict[str, torch.Tensor]:
+def score_all(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers) -> dict[str, torch.Tensor]:
     """Every detector's K scores for one round; the pairwise ones share one Gram matrix (K^2 P work)."""
     gram = _gram(weights - global_weights)
     return {name: (detector(weights, global_weights, layers, gram=gram) if name in PAIRWISE

@@ -222,6 +222,27 @@ def layer_auc(summaries: dict[str, pd.DataFrame]) -> plt.Figure:
     return fig
 
 
+def tensor_panels(summary: pd.DataFrame, panels: dict[str, str], highlight: str | None = None,
+                  references: dict[str, float] | None = None) -> plt.Figure:
+    """Columns of :func:`flsim.analysis.layer_summary` for a model with many tensors (chapter 3's deeper
+    model): one panel per ``column -> axis label``, one horizontal bar per tensor in the model's order,
+    the tensor named ``highlight`` (e.g. ``Results.output_bias_tensor``) in black; ``references`` draws
+    a dashed line per column, e.g. {"auc": 0.5}."""
+    layers = list(summary.layer)
+    colors = ["black" if layer == highlight else ROLE_COLORS["malicious"] for layer in layers]
+    fig, axes = plt.subplots(1, len(panels), figsize=(WIDTH, 0.16 * len(layers) + 1.2), sharey=True,
+                             squeeze=False)
+    for ax, (column, label) in zip(axes.flat, panels.items()):
+        ax.barh(range(len(layers)), summary[column], color=colors)
+        if column in (references or {}):
+            ax.axvline(references[column], color="black", lw=1, ls="--")
+        ax.set(xlabel=label, yticks=range(len(layers)), yticklabels=layers, ylim=(len(layers) - 0.5, -0.5))
+        ax.tick_params(axis="y", labelsize=7)
+    axes.flat[0].set_ylabel("tensor (model order)")
+    fig.tight_layout()
+    return fig
+
+
 def label_counts(splits: dict[str, pd.DataFrame], class_names) -> plt.Figure:
     """Each client's label counts as stacked bars, one panel per split (chapter 2).
 
@@ -287,18 +308,19 @@ def sweep_roles(summary: pd.DataFrame, x: str, layers=None, statistic: str = "ma
 
 
 def sweep_layers(summary: pd.DataFrame, x: str, panels: dict[str, str], xlabel: str | None = None,
-                 logx: bool = False, highlight: str = "fc2.bias", references: dict[str, float] | None = None,
+                 logx: bool = False, highlight: str | None = None, references: dict[str, float] | None = None,
                  ) -> plt.Figure:
     """Per-tensor columns of :func:`flsim.analysis.sweep_summary` (e.g. ratio, auc) against the
-    swept ``x``: one panel per ``column -> y-axis label``, one line per tensor, ``highlight`` in bold
-    (chapters 5-7).
+    swept ``x``: one panel per ``column -> y-axis label``, one line per tensor, the tensor named
+    ``highlight`` in bold black (chapters 5-7 pass ``Results.output_bias_tensor``).
 
     Lines are means over seeds (no bands: eight of them would hide the lines);
     ``references`` draws a dashed line per column, e.g. {"ratio": 1, "auc": 0.5}.
     """
     layers = list(dict.fromkeys(summary.layer))
     palette = dict(zip(layers, sns.color_palette("colorblind", len(layers))))
-    palette[highlight] = "black"
+    if highlight is not None:
+        palette[highlight] = "black"
     fig, axes = plt.subplots(1, len(panels), figsize=(WIDTH, 3.4), squeeze=False)
     for ax, (column, ylabel) in zip(axes.flat, panels.items()):
         sns.lineplot(data=summary.dropna(subset=[column]), x=x, y=column, hue="layer", hue_order=layers,

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import atomic
@@ -21,7 +22,8 @@ from .config import Config
 
 TABLES = ("rounds", "updates", "output_bias", "detection", "defence")
 CONFIG_FILE = "config.json"
-FILES = frozenset({CONFIG_FILE, *(f"{name}.parquet" for name in TABLES)})  # all that a result holds
+WEIGHTS_FILE = "final_weights.npy"
+FILES = frozenset({CONFIG_FILE, WEIGHTS_FILE, *(f"{name}.parquet" for name in TABLES)})  # all that a result holds
 
 
 class ResultsError(ValueError):
@@ -47,6 +49,10 @@ class Results:
 
     ``malicious`` marks the clients that attack in that round. With ``config.record == "rounds"``
     only ``rounds`` is filled; the per-client tables are empty.
+
+    ``output_layer``: the model's output layer (``"fc2"`` for the paper's CNN), whose bias
+    (:attr:`output_bias_tensor`) is the paper's tensor. ``final_weights``: the global model
+    after the last round, as one flat float32 vector (:meth:`model` builds it).
     """
 
     config: Config
@@ -55,6 +61,31 @@ class Results:
     output_bias: pd.DataFrame
     detection: pd.DataFrame = field(default_factory=pd.DataFrame)
     defence: pd.DataFrame = field(default_factory=pd.DataFrame)
+    output_layer: str = "fc2"
+    final_weights: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def output_bias_tensor(self) -> str:
+        """The name of the output layer's bias in the ``layer`` column of ``updates``, e.g. ``"fc2.bias"``."""
+        return f"{self.output_layer}.bias"
+
+    @property
+    def output_weight_tensor(self) -> str:
+        return f"{self.output_layer}.weight"
+
+    def model(self):
+        """The final global model, a new ``torch.nn.Module`` in eval mode, on the CPU.
+
+        Its architecture is ``config.model``, which must be registered in this process.
+        """
+        from .config import DATASET_SHAPES  # late imports: reading tables needs no torch
+        from .layout import load_flat
+        from .models import MODELS
+
+        if self.final_weights is None:
+            raise ValueError("these results hold no final weights (saved by an older flsim): run the config again")
+        shape, classes = DATASET_SHAPES[self.config.dataset]
+        return load_flat(MODELS.entry(self.config.model).build(shape, classes), self.final_weights).eval()
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write the tables and ``config.json`` (the config, flsim's version and source hash, and a
@@ -76,11 +107,14 @@ class Results:
             path = directory / f"{name}.parquet"
             getattr(self, name).to_parquet(path, index=False)
             checksums[path.name] = _sha256(path)
+        if self.final_weights is not None:
+            np.save(directory / WEIGHTS_FILE, np.asarray(self.final_weights), allow_pickle=False)
+            checksums[WEIGHTS_FILE] = _sha256(directory / WEIGHTS_FILE)
         from . import __version__
         from .cache import source_hash  # late import: the cache stores Results
 
         record = dict(flsim_version=__version__, source_hash=source_hash(), config=self.config.to_dict(),
-                      checksums=checksums)
+                      output_layer=self.output_layer, checksums=checksums)
         (directory / CONFIG_FILE).write_text(json.dumps(record, indent=2))
 
     @classmethod
@@ -96,7 +130,9 @@ class Results:
                 raise ResultsError(f"{directory / name} does not match the checksum in {directory / CONFIG_FILE}: "
                                    "the file was changed or damaged after it was saved")
         tables = {name: pd.read_parquet(directory / f"{name}.parquet") for name in TABLES}
-        return cls(Config(**settings), **tables)
+        weights = directory / WEIGHTS_FILE
+        final = np.load(weights, allow_pickle=False) if weights.exists() else None
+        return cls(Config(**settings), **tables, output_layer=record.get("output_layer", "fc2"), final_weights=final)
 
 
 def check_destination(directory: str | os.PathLike) -> None:

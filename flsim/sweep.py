@@ -13,6 +13,11 @@ result cache, only the missing ones run. Each result is cached as soon as it
 finishes, by the worker that ran it and, on a cluster whose workers do not
 share this machine's disk, by this process when the result arrives. A Dask
 worker that dies mid-run has its task rescheduled on another worker.
+
+Models and aggregation rules registered in this process
+(:func:`flsim.register_model`, :func:`flsim.register_aggregator`) go with
+every task, pickled by value, so a rule defined in a notebook runs on the
+workers too.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ from multiprocessing import get_context
 import torch
 from tqdm import tqdm  # plain text bar: tqdm.auto warns in kernels without ipywidgets
 
+from .cache import load_cached, source_hash, store
 from .config import Config
 from .experiment import run
-from .cache import load_cached, source_hash, store
+from .registry import install, user_registrations
 from .results import Results
 
 SCHEDULER_VARIABLES = ("FLSIM_SCHEDULER", "DASK_SCHEDULER_ADDRESS")
@@ -69,10 +75,16 @@ def _on_processes(configs: dict[str, Config], workers: int | None, bar: tqdm) ->
             bar.update()
         return done
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_watch_parent,
-                             initargs=(os.getpid(),)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
+                             initargs=(os.getpid(), user_registrations())) as pool:
         futures = {pool.submit(_run_in_process, config, threads): key for key, config in configs.items()}
         return _collect(futures, as_completed(futures), configs, bar)
+
+
+def _start_worker(parent: int, registrations: bytes | None) -> None:
+    """In a worker process: the user's models and rules, and an end as soon as the sweep's process is gone."""
+    install(registrations)
+    _watch_parent(parent)
 
 
 def _watch_parent(parent: int) -> None:
@@ -98,9 +110,9 @@ def _on_dask(configs: dict[str, Config], scheduler, bar: tqdm) -> dict[str, Resu
         raise ImportError('sweeping on a Dask cluster needs dask.distributed: pip install "flsim[dask]"') from error
     client = scheduler if isinstance(scheduler, Client) else Client(scheduler, set_as_default=False)
     try:
-        code = source_hash()
+        code, registrations = source_hash(), user_registrations()
         # The key names the result: a config already running for another sweep is not run twice.
-        futures = {client.submit(_run_on_dask_worker, config, key=f"flsim-run-{key}-{code}"): key
+        futures = {client.submit(_run_on_dask_worker, config, registrations, key=f"flsim-run-{key}-{code}"): key
                    for key, config in configs.items()}
         return _collect(futures, dask_completed(futures, loop=client.loop), configs, bar, code)
     finally:
@@ -108,7 +120,8 @@ def _on_dask(configs: dict[str, Config], scheduler, bar: tqdm) -> dict[str, Resu
             client.close()
 
 
-def _run_on_dask_worker(config: Config) -> tuple[str, Results]:
+def _run_on_dask_worker(config: Config, registrations: bytes | None) -> tuple[str, Results]:
+    install(registrations)
     return source_hash(), run(config)  # cached on the worker's disk ($FLSIM_CACHE there)
 
 

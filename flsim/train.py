@@ -11,13 +11,12 @@ client's batches in the same order, so they agree up to float rounding;
 parameters matrix, or, for rounds too large to hold, streams it in chunks of
 clients (:meth:`FlatTrainer.stream_clients`, ``Config.record = "rounds"``).
 
-What makes the CPU round fast (measured on the paper CNN, see benchmarks/):
-the model's written-out SGD step (:meth:`flsim.models.PaperCNN.sgd_step`, no
+What makes the CPU round fast (benchmarks/README.md): a model's written-out
+SGD step where one is registered (:mod:`flsim.models.paper_cnn_sgd`: no
 autograd graph); convolution weights kept channels-last, the layout oneDNN's
 kernels want; glibc told to keep freed memory (otherwise every step
-page-faults its activations in afresh, ~9000 faults per step); and a client
-per core, since a batch of 10 or 64 images keeps one core busier than it
-keeps two.
+page-faults its activations in afresh); and a client per core, since a batch
+of 10 or 64 images keeps one core busier than it keeps two.
 """
 
 from __future__ import annotations
@@ -37,6 +36,9 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 from torch.nn import functional as F
+
+from .layout import Layers, flat_tensors
+from .models import output_layer_of, sgd_step_for
 
 EVAL_BATCH = 128  # small batches keep activations in cache: faster than large ones on CPU
 BACKENDS = ("auto", "sequential", "batched")
@@ -63,10 +65,9 @@ def keep_freed_memory() -> bool:
 def round_matrix(clients: int, like: torch.Tensor) -> torch.Tensor:
     """An uninitialised clients x parameters matrix for a round's weights.
 
-    Fresh memory costs page faults on first touch, about 1 ms per model of the
-    paper CNN on our 2-core machine (7 ms with transparent huge pages, whose
-    compaction is slower still): a tenth of training a 10-sample client. So a
-    simulation allocates one matrix and trains in it every round.
+    Fresh memory costs page faults on first touch (more with transparent huge
+    pages, whose compaction is slower still): a tenth of training a 10-sample
+    client. So a simulation allocates one matrix and trains in it every round.
     """
     return like.new_empty(clients, like.numel())
 
@@ -93,6 +94,12 @@ def intra_op_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def _copied(tensor: torch.Tensor) -> bool:
+    """Whether a model's tensor is a copy of its part of the flat weights (not a view): a channels-last
+    convolution weight, or a buffer."""
+    return not isinstance(tensor, nn.Parameter) or tensor.dim() == 4
+
+
 def _channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
@@ -100,65 +107,74 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
 class FlatTrainer:
     """Trains and evaluates ``model`` from flat weight vectors, one client at a time.
 
-    A flat vector holds every parameter, in ``model.parameters()`` order and
-    layout; ``layers`` names each parameter's slice. The model's parameters are
-    views into the vector being trained (``weights``), so a client trains in
-    place in its row of the round's weights. 4-D (convolution) weights train in
-    their own channels-last tensors, copied in and out once per client.
+    A flat vector holds every floating-point tensor of the model's state dict
+    (parameters, and buffers such as BatchNorm's running statistics), in its
+    order and layout; ``layers`` (:class:`flsim.layout.Layers`) names each
+    tensor's slice and the output layer (``output_layer``; None: the model's
+    last ``nn.Linear``). The model's tensors are views into the vector being
+    trained (``weights``), so a client trains in place in its row of the
+    round's weights. 4-D (convolution) weights train in their own channels-last
+    tensors, and buffers in the model's own (BatchNorm updates its running
+    statistics in place, which must not touch the memory the parameters'
+    gradients are computed from): both are copied in and out once per client. SGD steps the parameters; the model's own
+    written-out step if one is registered for its class
+    (:func:`flsim.models.register_sgd_step`), else autograd's.
     """
 
     backend = "sequential"
 
-    def __init__(self, model: nn.Module, lr: float, batch_size: int, workers: int | None = None):
+    def __init__(self, model: nn.Module, lr: float, batch_size: int, workers: int | None = None,
+                 output_layer: str | None = None):
         keep_freed_memory()
         self.model = model
         self.lr = lr
         self.batch_size = batch_size
         self.workers = workers  # CPU threads a round's clients share; None: torch.get_num_threads() at the round
         self.params = list(model.parameters())
-        self.layers: dict[str, slice] = {}
-        offset = 0
-        for name, p in model.named_parameters():
-            self.layers[name] = slice(offset, offset + p.numel())
-            offset += p.numel()
+        self.layers = Layers.of(model, output_layer_of(model, output_layer))
         with torch.no_grad():
             for p in self.params:
                 if p.dim() == 4:
                     p.data = p.data.clone(memory_format=torch.channels_last)
-        self.weights = torch.cat([p.detach().reshape(-1) for p in self.params])
+        self._tensors = list(flat_tensors(model).values())
+        self.has_buffers = len(self._tensors) > len(self.params)
+        self.weights = torch.cat([t.detach().reshape(-1) for t in self._tensors])
         self.load(self.weights)
-        self._model_step = getattr(model, "sgd_step", None)  # a model's written-out step: the same result, faster
+        self._model_step = sgd_step_for(model)  # a written-out step: the same result, faster
         self._replicas = threading.local()
         self._pool: tuple[int, ThreadPoolExecutor] | None = None
 
     def load(self, weights: torch.Tensor) -> None:
-        """Point the model at ``weights``: its parameters become views into it (copies, for the channels-last ones)."""
+        """Point the model at ``weights``: its parameters become views into it (copies, for the channels-last
+        ones and the buffers)."""
         self.weights = weights
         with torch.no_grad():
-            for p, part in zip(self.params, self.layers.values()):
-                if p.dim() == 4:
-                    p.copy_(weights[part].view_as(p))
+            for tensor, part in zip(self._tensors, self.layers.values()):
+                if _copied(tensor):
+                    tensor.copy_(weights[part].view_as(tensor))
                 else:
-                    p.data = weights[part].view_as(p)
+                    tensor.data = weights[part].view_as(tensor)
 
     def _store(self) -> None:
-        """Write the channels-last parameters back into ``weights``."""
+        """Write the channels-last parameters and the buffers back into ``weights``."""
         with torch.no_grad():
-            for p, part in zip(self.params, self.layers.values()):
-                if p.dim() == 4:
-                    self.weights[part].view_as(p).copy_(p)
+            for tensor, part in zip(self._tensors, self.layers.values()):
+                if _copied(tensor):
+                    self.weights[part].view_as(tensor).copy_(tensor)
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         if self._model_step is not None:
-            self._model_step(x, y, self.lr)
+            self._model_step(self.model, x, y, self.lr)
             return
         grads = torch.autograd.grad(F.cross_entropy(self.model(x), y), self.params)
         with torch.no_grad():
             torch._foreach_add_(self.params, grads, alpha=-self.lr)
 
     def gradient(self, weights: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The gradient of the mean cross-entropy on (x, y) at ``weights``, as one flat vector."""
-        self.load(weights)
+        """The gradient of the mean cross-entropy on (x, y) at ``weights``, with respect to the
+        parameters (in the model's training mode), as one flat vector; ``weights`` is left as it is."""
+        self.load(weights)  # the forward pass updates the model's running statistics, not ``weights``
+        self.model.train()
         grads = torch.autograd.grad(F.cross_entropy(self.model(_channels_last(x)), y), self.params)
         return torch.cat([g.reshape(-1) for g in grads])  # reshape reads channels-last in logical order
 
@@ -282,7 +298,8 @@ class FlatTrainer:
         replica = getattr(self._replicas, "trainer", None)
         if replica is None:
             torch.set_num_threads(1)
-            replica = self._replicas.trainer = FlatTrainer(copy.deepcopy(self.model), self.lr, self.batch_size)
+            replica = self._replicas.trainer = FlatTrainer(copy.deepcopy(self.model), self.lr, self.batch_size,
+                                                           output_layer=self.layers.output_layer)
         replica.lr, replica.batch_size = self.lr, self.batch_size
         return replica
 
@@ -327,8 +344,12 @@ class BatchedTrainer(FlatTrainer):
 
     backend = "batched"
 
-    def __init__(self, model: nn.Module, lr: float, batch_size: int, workers: int | None = None):
-        super().__init__(model, lr, batch_size, workers)
+    def __init__(self, model: nn.Module, lr: float, batch_size: int, workers: int | None = None,
+                 output_layer: str | None = None):
+        super().__init__(model, lr, batch_size, workers, output_layer)
+        if self.has_buffers:
+            raise ValueError(f"the batched backend trains parameters only, and {type(model).__name__} has buffers "
+                             "(BatchNorm's running statistics, say): use backend='sequential'")
         self.shapes = {name: p.shape for name, p in model.named_parameters()}
         self._client_grads = vmap(grad(self._loss))
         self._bytes_per_client: int | None = None
@@ -428,23 +449,27 @@ def backend_name(device: torch.device | str, backend: str | None = None) -> str:
 
 
 def make_trainer(model: nn.Module, lr: float, batch_size: int, backend: str | None = None,
-                 workers: int | None = None) -> FlatTrainer:
+                 workers: int | None = None, output_layer: str | None = None) -> FlatTrainer:
     """The trainer for ``backend`` (see :func:`backend_name`): "sequential", "batched" or "auto".
 
     "auto" is sequential on CPU, where it trains a client per core (``workers``
-    threads; None: torch's thread count at each round); on CUDA it is the
-    faster of the two, timed on the first round.
+    threads; None: torch's thread count at each round), and for models with
+    buffers (BatchNorm); on CUDA it is otherwise the faster of the two, timed
+    on the first round. ``output_layer``: see :class:`FlatTrainer`.
     """
-    trainer = {"sequential": FlatTrainer, "batched": BatchedTrainer, "auto": AutoTrainer}[
-        backend_name(next(model.parameters()).device, backend)]
-    return trainer(model, lr, batch_size, workers)
+    name = backend_name(next(model.parameters()).device, backend)
+    if name == "auto" and any(t.is_floating_point() for t in model.buffers()):
+        name = "sequential"  # the batched backend trains parameters only
+    trainer = {"sequential": FlatTrainer, "batched": BatchedTrainer, "auto": AutoTrainer}[name]
+    return trainer(model, lr, batch_size, workers, output_layer)
 
 
 class AutoTrainer(BatchedTrainer):
     """On the first round, times a few steps of both backends and keeps the faster (CUDA)."""
 
-    def __init__(self, model: nn.Module, lr: float, batch_size: int, workers: int | None = None):
-        super().__init__(model, lr, batch_size, workers)
+    def __init__(self, model: nn.Module, lr: float, batch_size: int, workers: int | None = None,
+                 output_layer: str | None = None):
+        super().__init__(model, lr, batch_size, workers, output_layer)
         self.backend = None
 
     def train_clients(self, start, datasets, epochs, generators, out=None):

@@ -9,6 +9,7 @@ from torch.nn import functional as F
 
 import flsim
 from flsim import analysis, theory
+from flsim.layout import Layers
 from flsim.models import PaperCNN
 from flsim.train import FlatTrainer
 
@@ -40,12 +41,12 @@ def test_client_gradients_are_autograd_and_the_closed_form():
 
 
 def test_output_layer_zscores():
-    layers = {"w": slice(0, 4), "b": slice(4, 6)}  # 2 classes x 2 units, then 2 biases
+    layers = Layers({"out.weight": slice(0, 4), "out.bias": slice(4, 6)}, "out")  # 2 classes x 2 units, 2 biases
     benign = torch.tensor([[0.0, 1.0, 5.0, 1.0, 1.0, 2.0],
                            [0.0, 3.0, 5.0, 3.0, 3.0, 4.0]])  # mean 0 2 5 2 2 3, sd 0 sqrt2 0 sqrt2 sqrt2 sqrt2
     attacker = torch.tensor([[9.0, 2.0, 5.0, 2.0 + 2 ** 0.5, 2.0 - 3 * 2 ** 0.5, 3.0]])
     frame = analysis.output_layer_zscores(torch.cat([attacker, benign]), [True, False, False], layers,
-                                          target_class=1, weight="w", bias="b")
+                                          target_class=1)
     z = frame.set_index(["output_class", "unit"]).z
     assert len(frame) == 4  # the two entries no benign client moves have no z
     assert z[(1, 1)] == pytest.approx(1.0) and z[(0, -1)] == pytest.approx(-3.0) and z[(1, -1)] == 0

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import flsim
-from flsim import attacks, experiment
+from flsim import attacks, experiment, federation
+from flsim.layout import Layers
 from flsim.attacks import Backdoor, stamp_trigger, trigger_mask
 
 
@@ -69,17 +70,17 @@ def test_schedules_choose_the_attackers():
     rng = np.random.default_rng(0)
     every = flsim.Config(num_clients=10, clients_per_round=4, num_malicious=2, attack_schedule="every_round")
     for round_ in range(1, 6):
-        chosen = experiment._choose(every, round_, rng)
+        chosen = federation.choose_clients(every, round_, rng)
         assert len(chosen) == 4 and {0, 1} <= set(chosen.tolist()) and len(set(chosen.tolist())) == 4
     shot = every.replace(attack_schedule="single_shot", attack_round=3)
-    assert {0, 1} <= set(experiment._choose(shot, 3, rng).tolist())
-    assert [experiment._attacks_in(shot, r) for r in (1, 2, 3, 4)] == [False, False, True, False]
-    assert all(experiment._attacks_in(every, r) for r in (1, 2, 3))
+    assert {0, 1} <= set(federation.choose_clients(shot, 3, rng).tolist())
+    assert [federation.attacks_in(shot, r) for r in (1, 2, 3, 4)] == [False, False, True, False]
+    assert all(federation.attacks_in(every, r) for r in (1, 2, 3))
 
 
 def test_attack_submissions_scale_replace_and_project():
     g = torch.zeros(6)
-    layers = {"fc2.weight": slice(0, 2), "fc2.bias": slice(2, 4), "fc1.weight": slice(4, 6)}
+    layers = Layers({"fc2.weight": slice(0, 2), "fc2.bias": slice(2, 4), "fc1.weight": slice(4, 6)}, "fc2")
     trained = torch.tensor([[1.0, 0, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1]])
     chosen, malicious = np.array([0, 5]), np.array([True, False])
     honest = {0: torch.tensor([9.0, 9, 0.5, 0.5, 9, 9])}.__getitem__

@@ -123,11 +123,14 @@ def _imports(module: str) -> set[str]:
     from pathlib import Path
 
     package = Path(flsim.__file__).parent
+    inner = package / module  # a subpackage imports flsim's modules from one level further up
+    files, level = (sorted(inner.glob("*.py")), 2) if inner.is_dir() else ([package / f"{module}.py"], 1)
     found = set()
-    for node in ast.walk(ast.parse((package / f"{module}.py").read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            found |= {node.module} if node.module else {alias.name for alias in node.names}
-    return {name for name in found if (package / f"{name}.py").exists()}  # not __version__
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == level:
+                found |= {node.module.split(".")[0]} if node.module else {alias.name for alias in node.names}
+    return {name for name in found if (package / f"{name}.py").exists() or (package / name).is_dir()}
 
 
 def test_the_source_hash_covers_the_modules_a_simulation_runs_through():

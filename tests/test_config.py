@@ -100,7 +100,7 @@ def test_dataset_aliases(spelling, name):
 
 
 def test_a_semantic_attack_on_a_dataset_without_semantic_sets_names_the_fix():
-    with pytest.raises(ConfigError, match="dataset='mnist' has none: use attack='trigger' or attack='none'"):
+    with pytest.raises(ConfigError, match="dataset='mnist' has none: give semantic_indices, or use attack='trigger'"):
         Config(dataset="mnist")
     assert Config(dataset="mnist", attack="trigger").dataset == "mnist"
 

@@ -6,18 +6,20 @@ import pytest
 import torch
 
 import flsim
+from flsim.layout import Layers
 from flsim import aggregators, config, detectors
 from flsim.aggregators import Server
 
-LAYERS = {"fc2.weight": slice(0, 4), "fc2.bias": slice(4, 6), "fc1.weight": slice(6, 7)}
+LAYERS = Layers({"fc2.weight": slice(0, 4), "fc2.bias": slice(4, 6), "fc1.weight": slice(6, 7)}, "fc2")
 
 
 def t(rows):
     return torch.tensor(rows, dtype=torch.float32)
 
 
-def test_the_registry_matches_the_config():
-    assert tuple(aggregators.AGGREGATORS) == config.AGGREGATORS
+def test_the_built_in_rules_are_registered():
+    assert aggregators.AGGREGATORS.built_in == {"fedavg", "median", "trimmed_mean", "krum", "multi_krum", "norm_clip",
+                                                "foolsgold", "flame", "rlr", "bias_filter"}
     assert flsim.Config().aggregator == "fedavg"
 
 
@@ -163,7 +165,7 @@ def test_bias_filter_drops_the_output_bias_outlier():
 def test_server_applies_the_configured_rule():
     g = torch.zeros(7)
     w = torch.randn(5, 7, generator=torch.Generator().manual_seed(0))
-    for name in config.AGGREGATORS:
+    for name in sorted(aggregators.AGGREGATORS.built_in):
         server = Server(flsim.Config(aggregator=name, num_clients=5, krum_f=1), LAYERS, torch.Generator().manual_seed(1))
         result = server.aggregate(w, g, np.arange(5))
         assert result.weights.shape == (7,) and torch.isfinite(result.weights).all()

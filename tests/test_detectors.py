@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from flsim import analysis, detectors
+from flsim.layout import Layers
 
 # A toy "model": 2 classes, output weight 2 x 2 (entries 0-3), output bias (4-5), one hidden weight (6).
-LAYERS = {"fc2.weight": slice(0, 4), "fc2.bias": slice(4, 6), "fc1.weight": slice(6, 7)}
+LAYERS = Layers({"fc2.weight": slice(0, 4), "fc2.bias": slice(4, 6), "fc1.weight": slice(6, 7)}, "fc2")
 
 
 def test_median_and_robust_z():

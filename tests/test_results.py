@@ -28,13 +28,13 @@ def test_save_writes_a_new_directory_with_the_users_permissions(results, tmp_pat
     saved = results.save(tmp_path / "a" / "run")
     assert sorted(p.name for p in saved.iterdir()) == sorted(
         ["config.json", "rounds.parquet", "updates.parquet", "output_bias.parquet", "detection.parquet",
-         "defence.parquet"])
+         "defence.parquet", "final_weights.npy"])
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(saved.stat().st_mode) == 0o777 & ~umask  # not mkdtemp's 0700
     record = json.loads((saved / "config.json").read_text())
     assert record["flsim_version"] == flsim.__version__ and len(record["source_hash"]) == 12
-    assert record["config"] == results.config.to_dict() and len(record["checksums"]) == 5
+    assert record["config"] == results.config.to_dict() and len(record["checksums"]) == 6
     assert [p.name for p in tmp_path.joinpath("a").iterdir()] == ["run"]  # no staging left
 
 

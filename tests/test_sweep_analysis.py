@@ -108,7 +108,7 @@ def test_sweep_roles_draws_both_roles_per_tensor(runs, closing):
 def test_sweep_layers_highlights_one_tensor(runs, closing):
     summary = analysis.sweep_summary(runs, by="num_malicious")
     fig = plots.sweep_layers(summary, "num_malicious", {"ratio": "ratio", "auc": "ROC-AUC"}, logx=True,
-                             references={"auc": 0.5})
+                             references={"auc": 0.5}, highlight=runs[0].output_bias_tensor)
     ratio_ax, auc_ax = fig.axes[:2]
     assert auc_ax.get_ylabel() == "ROC-AUC" and auc_ax.get_xscale() == "log"
     widths = {line.get_label(): line.get_linewidth() for line in auc_ax.get_legend().get_lines()}

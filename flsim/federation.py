@@ -1,0 +1,183 @@
+"""The federation a config describes, up to round 1: data, split, backdoor, model, trainer, server.
+
+:func:`setup` builds it exactly as :func:`flsim.simulate` does before its
+first round, so a notebook can train, inspect or attack round 1 by hand and
+get the numbers of ``flsim.run(config)``'s round 1 (chapter 1 does).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from . import data, partition
+from .aggregators import Server
+from .attacks import Backdoor, make_backdoor
+from .config import Config, ConfigError, device_kind
+from .models import MODELS
+from .train import FlatTrainer, intra_op_threads, make_trainer
+
+Data = tuple[torch.Tensor, torch.Tensor]  # images, labels
+
+
+def check_device(name: str) -> torch.device:
+    """The torch device ``name`` ("cpu", "cuda" or "auto") means here; ConfigError if it is not here."""
+    kind = device_kind(name)
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device='cuda' but no CUDA device is available here; use device='cpu' or 'auto'")
+    return torch.device(kind)
+
+
+def derived_seed(*parts: int) -> int:
+    """A seed for one use of the config's seed (the split, the initialisation, a party's batches, ...)."""
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
+
+
+@dataclass
+class Round:
+    """One round's clients: who trains (``chosen``), who attacks, on what data, in which batch order."""
+
+    number: int
+    chosen: np.ndarray
+    malicious: np.ndarray
+    datasets: list[Data]
+    orders: list[torch.Generator]
+
+
+@dataclass
+class Federation:
+    """Everything a simulation runs, ready for round 1 (see :func:`setup`).
+
+    ``server_data``, ``clean_data`` (one per client) and ``poisoned_data`` (one per attacker) are
+    (images, labels); ``test`` and ``backdoor_test`` what each round is evaluated on. ``initial_weights``
+    is the model's initialisation, ``global_weights`` the server's pre-trained model that round 1 starts
+    from, both flat (``trainer.layers`` names each tensor's slice).
+    """
+
+    config: Config
+    dataset: data.Dataset
+    backdoor: Backdoor | None
+    server_data: Data
+    clean_data: list[Data]
+    poisoned_data: list[Data]
+    test: Data
+    backdoor_test: Data | None
+    trainer: FlatTrainer
+    server: Server
+    initial_weights: torch.Tensor
+    global_weights: torch.Tensor
+    pretraining_seconds: float
+    _choice: np.random.Generator = field(repr=False)
+    _next_round: int = field(default=1, repr=False)
+
+    def batch_order(self, round_: int, party: int) -> torch.Generator:
+        """The generator of a party's batch order in a round; party 0 is the server, client c is party c + 1."""
+        return torch.Generator().manual_seed(derived_seed(self.config.seed, 4, round_, party))
+
+    def round(self, number: int) -> Round:
+        """Round ``number``'s clients, data and batch orders. The client choice is drawn from one generator,
+        so rounds are asked for in order: 1, 2, ..."""
+        if number != self._next_round:
+            raise ValueError(f"round {number} asked for, but the next round is {self._next_round}: rounds draw "
+                             "their clients in order (call setup again to start over)")
+        self._next_round += 1
+        chosen = choose_clients(self.config, number, self._choice)
+        attacking = attacks_in(self.config, number)
+        malicious = (chosen < self.config.attackers) & attacking
+        datasets = [self.poisoned_data[c] if attacks else self.clean_data[c] for c, attacks in zip(chosen, malicious)]
+        return Round(number, chosen, malicious, datasets, [self.batch_order(number, c + 1) for c in chosen])
+
+    def train_clean(self, client: int, round_: int, start: torch.Tensor) -> torch.Tensor:
+        """The model ``client`` trains from ``start`` on its clean data in ``round_``: what an attacker would
+        submit if it were honest (the adaptive attack's estimate of a benign client's model)."""
+        return self.trainer.train(start, *self.clean_data[client], self.config.local_epochs,
+                                  self.batch_order(round_, client + 1))
+
+    def evaluate(self, weights: torch.Tensor) -> dict[str, float]:
+        """Test accuracy and loss, and backdoor accuracy and loss (NaN without a backdoor), of ``weights``."""
+        main = self.trainer.evaluate(weights, *self.test)
+        back = self.trainer.evaluate(weights, *self.backdoor_test) if self.backdoor is not None else (np.nan, np.nan)
+        return dict(main_accuracy=main[0], main_loss=main[1], backdoor_accuracy=back[0], backdoor_loss=back[1])
+
+
+def attacks_in(config: Config, round_: int) -> bool:
+    """Whether the attackers attack in this round (else they train honestly, on clean data)."""
+    return config.attack_schedule != "single_shot" or round_ == config.attack_round
+
+
+def choose_clients(config: Config, round_: int, rng: np.random.Generator) -> np.ndarray:
+    """This round's clients: all, or clients_per_round drawn with ``rng``; attackers that attack on a
+    schedule ("every_round", "single_shot") are sure to be chosen when they attack."""
+    if config.clients_per_round is None:
+        return np.arange(config.num_clients)
+    if config.attack_schedule == "pool" or not attacks_in(config, round_):
+        return np.sort(rng.choice(config.num_clients, config.clients_per_round, replace=False))
+    benign = rng.choice(np.arange(config.attackers, config.num_clients), config.clients_per_round - config.attackers,
+                        replace=False)
+    return np.sort(np.concatenate([np.arange(config.attackers), benign]))
+
+
+def setup(config: Config) -> Federation:
+    """The federation ``config`` describes, with the server's model pre-trained: what
+    :func:`flsim.simulate` runs its rounds on, the same bits.
+
+    >>> import flsim
+    >>> federation = flsim.setup(flsim.Config(num_clients=4, samples_per_client=100, server_share=0.05))
+    >>> round_1 = federation.round(1)
+    >>> weights = federation.trainer.train_clients(federation.global_weights, round_1.datasets,
+    ...                                            federation.config.local_epochs, round_1.orders)
+    >>> weights.shape[0]
+    4
+    """
+    workers = torch.get_num_threads()
+    with intra_op_threads(1):
+        return build(config, workers)
+
+
+def build(config: Config, workers: int) -> Federation:
+    """:func:`setup`, on the calling thread's torch threads; the clients train on ``workers`` threads."""
+    device = check_device(config.device)
+    dataset = data.load(config.dataset, config.data_dir)
+    backdoor = make_backdoor(config.attack, dataset, config.target_class, config.semantic_set, config.trigger_parts,
+                             config.semantic_indices)
+    server_data, clean_data, poisoned_data = _client_data(config, dataset, backdoor, device)
+    test = tuple(t[: config.eval_samples].to(device) for t in (dataset.test_x, dataset.test_y))
+    backdoor_test = (tuple(t[: config.eval_samples].to(device) for t in (backdoor.eval_x, backdoor.eval_y))
+                     if backdoor is not None else None)
+    spec = MODELS.entry(config.model)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derived_seed(config.seed, 2))
+        model = spec.build(dataset.input_shape, dataset.num_classes).to(device)
+    trainer = make_trainer(model, config.lr, config.batch_size, workers=workers,  # backend: $FLSIM_BACKEND or auto
+                           output_layer=spec.output_layer)
+    server = Server(config, trainer.layers, torch.Generator().manual_seed(derived_seed(config.seed, 5)))
+    federation = Federation(config, dataset, backdoor, server_data, clean_data, poisoned_data, test, backdoor_test,
+                            trainer, server, trainer.weights.clone(), trainer.weights, 0.0,
+                            np.random.default_rng(derived_seed(config.seed, 3)))
+    start = time.perf_counter()
+    federation.global_weights = trainer.train(federation.initial_weights.clone(), *server_data, config.local_epochs,
+                                              federation.batch_order(0, 0))
+    federation.pretraining_seconds = time.perf_counter() - start
+    return federation
+
+
+def _client_data(config: Config, dataset: data.Dataset, backdoor: Backdoor | None, device: torch.device):
+    """The server's data, each client's clean (x, y), and the poisoned (x, y) of the first ``attackers``."""
+    pool = torch.arange(len(dataset.train_y))
+    if backdoor is not None:
+        pool = pool[~torch.isin(pool, backdoor.excluded)]
+    rng = np.random.default_rng(derived_seed(config.seed, 1))
+    server, clients = partition.split(
+        dataset.train_y[pool], config.num_clients, config.partition, config.dirichlet_alpha,
+        config.server_share, config.samples_per_client, rng)
+    parties, poisoned = [], []
+    for client, positions in enumerate([server, *clients], start=-1):
+        x, y = dataset.train_x[pool[positions]], dataset.train_y[pool[positions]]
+        if 0 <= client < config.attackers:
+            px, py = backdoor.poison(x, y, config.attackers, config.malicious_data_rate, attacker=client)
+            poisoned.append((px.to(device), py.to(device)))
+        parties.append((x.to(device), y.to(device)))
+    return parties[0], parties[1:], poisoned
