@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import torch
 
-from .detectors import cosine_matrix, median, outliers, output_bias_max, pairwise_sq_distances
+from .detectors import cosine_matrix, krum_score, median, outliers, output_bias_max
 from .layout import Layers
 from .registry import check_identifiable, fingerprint, new_registry, source_of
 
@@ -71,9 +71,7 @@ def krum(weights: torch.Tensor, global_weights: torch.Tensor, f: int, keep: int 
     With ``keep`` = m > 1, Multi-Krum: the mean of the m lowest-scoring clients."""
     if len(weights) < 2 * f + 3:
         raise ValueError(f"krum needs K >= 2f + 3 clients (Blanchard et al.); got K={len(weights)}, f={f}")
-    distances = pairwise_sq_distances(weights - global_weights)
-    neighbours = len(weights) - f - 2
-    scores = distances.sort(1).values[:, 1:neighbours + 1].sum(1)  # column 0: the distance to itself
+    scores = krum_score(weights, global_weights, None, f)
     chosen = torch.zeros(len(weights), dtype=torch.bool)
     chosen[scores.argsort(stable=True)[:keep]] = True
     return Aggregation(weights[chosen].mean(0), chosen)

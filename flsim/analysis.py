@@ -11,7 +11,7 @@ import torch
 
 from . import theory
 from .attacks import poison_positions, semantic_set_name
-from .detectors import MAD_TO_STD
+from .detectors import robust_z
 
 # For these statistics a low value is the anomaly; scores are negated before ranking.
 LOW_IS_ANOMALOUS = {"cosine_to_mean"}
@@ -369,9 +369,9 @@ def defence_summary(results) -> dict:
 
 
 def _robust_z_of(scores: pd.Series) -> pd.Series:
-    centre = scores.median()
-    spread = (scores - centre).abs().median() * MAD_TO_STD
-    return (scores - centre) / max(spread, np.finfo(np.float32).tiny)
+    """:func:`flsim.detectors.robust_z` of a column (in float64), for groupby's transform."""
+    values = torch.from_numpy(scores.to_numpy(dtype=np.float64, copy=True))
+    return pd.Series(robust_z(values).numpy(), index=scores.index)
 
 
 def flag(detection: pd.DataFrame, z: float = 3.0) -> pd.Series:

@@ -130,10 +130,11 @@ def foolsgold_similarity(weights: torch.Tensor, global_weights: torch.Tensor, la
     return similarity.fill_diagonal_(-torch.inf).amax(1)
 
 
-def krum_score(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers,
+def krum_score(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers | None,
                f: int = 1, gram: torch.Tensor | None = None) -> torch.Tensor:
     """Krum's score (Blanchard et al., NeurIPS 2017): the summed squared distance from the client to its
-    K - f - 2 nearest other clients (at least one). ``gram``: the updates' Gram matrix, if known."""
+    K - f - 2 nearest other clients (at least one); :func:`flsim.aggregators.krum` keeps the lowest.
+    ``gram``: the updates' Gram matrix, if known."""
     distances = _sq_distances(_gram(weights - global_weights) if gram is None else gram)
     neighbours = max(1, len(weights) - f - 2)
     return distances.sort(1).values[:, 1:neighbours + 1].sum(1)  # column 0 is the client itself

@@ -48,3 +48,12 @@ def test_localisation_chapter(run_chapter, tmp_path):
     assert values["spread"].startswith(("about the honest", "well beyond"))
     assert "singled out" in values["singled_out"]
     assert values["bias_best_by"] in ("AUC and ratio", "AUC", "ratio", "neither AUC nor ratio")
+
+    # The deeper model, read with the same measures (ResNet-8: 47 tensors, 18 of them BatchNorm statistics).
+    assert (values["deeper_name"], values["deeper_bias"]) == ("resnet8", "fc.bias")
+    assert (values["deeper_tensors"], values["deeper_buffers"]) == (47, 18)
+    stays = values["deeper_verdict"] == "stays in the output bias"
+    assert stays or values["deeper_verdict"] == "does not stay in the output bias"
+    assert values["deeper_finding"].startswith("in resnet8, fc.bias ranks ")
+    z_rank = int(values["deeper_finding"].split(" and ")[1].split(" by the attacker")[0])
+    assert stays == (z_rank == 1)  # the verdict follows the rank it states
