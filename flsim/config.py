@@ -83,9 +83,9 @@ class Config:
     seed: int = _field(0, "drives the split, client choice, initialisation, batch order and noise")
     device: str = _field("cpu", "'cpu', 'cuda' or 'auto' (a GPU if there is one); results are bit-identical "
                                 "on CPU whatever the thread count, not between CPU and GPU")
-    record: str = _field("clients", "'clients': the per-client tables (every chosen client's model of a round "
-                                    "is held for them); 'rounds': only the rounds table, FedAvg summing the "
-                                    "clients as they finish (memory: two chunks of models)")
+    record: str = _field("clients", "'clients': the per-client tables (every chosen client's model and update "
+                                    "of a round are held for them); 'rounds': only the rounds table, FedAvg "
+                                    "summing the clients as they finish (memory: two chunks of models)")
     aggregator: str = _field("fedavg", "the server's aggregation rule (chapter 8; see flsim.aggregators), or "
                                        "one added with flsim.register_aggregator")
     trim_fraction: float = _field(0.1, "aggregator='trimmed_mean': share of values cut at each end, per "

@@ -3,7 +3,8 @@
 A detector is a pure function of one round: the chosen clients' weights
 (K x P), the global weights they started from (P) and the tensors' slices
 with the output layer (:class:`flsim.layout.Layers`). It returns K scores, higher meaning
-more suspicious. :func:`flsim.run` records every detector of
+more suspicious. Detectors that read the whole updates w_k - global also take them
+precomputed (``updates=``), so that :func:`score_all` subtracts once per round. :func:`flsim.run` records every detector of
 :data:`DETECTORS` in ``Results.detection``;
 :func:`flsim.analysis.detection_summary` turns that table into the chapter's numbers.
 """
@@ -83,14 +84,20 @@ def output_bias_class(weights: torch.Tensor, global_weights: torch.Tensor, layer
     return robust_z(weights[:, layers.output_bias]).abs().amax(1)
 
 
-def update_norm(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers) -> torch.Tensor:
-    """The L2 norm of the whole update w_k - global."""
-    return (weights - global_weights).norm(dim=1)
+def _updates(weights: torch.Tensor, global_weights: torch.Tensor, updates: torch.Tensor | None) -> torch.Tensor:
+    return weights - global_weights if updates is None else updates
 
 
-def cosine_to_mean(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers) -> torch.Tensor:
+def update_norm(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers,
+                updates: torch.Tensor | None = None) -> torch.Tensor:
+    """The L2 norm of the whole update w_k - global (``updates``, if already computed)."""
+    return _updates(weights, global_weights, updates).norm(dim=1)
+
+
+def cosine_to_mean(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers,
+                   updates: torch.Tensor | None = None) -> torch.Tensor:
     """1 - cosine between the client's update and the mean update (0: same direction)."""
-    updates = weights - global_weights
+    updates = _updates(weights, global_weights, updates)
     return 1 - cosine_to(updates, updates.mean(0))
 
 
@@ -100,9 +107,9 @@ def neups(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers) -
     The energy of output neuron i is the summed |update| of its bias and
     incoming weights; NEUP_i = energy_i^2 / sum_j energy_j^2.
     """
-    updates = weights - global_weights
-    bias = updates[:, layers.output_bias]
-    weight = updates[:, layers.output_weight].reshape(len(weights), bias.shape[1], -1)
+    bias = weights[:, layers.output_bias] - global_weights[layers.output_bias]  # the output layer's update only
+    weight = (weights[:, layers.output_weight] - global_weights[layers.output_weight]).reshape(
+        len(weights), bias.shape[1], -1)
     energy = (weight.abs().sum(2) + bias.abs()).double()
     return energy.square() / energy.square().sum(1, keepdim=True)
 
@@ -152,10 +159,14 @@ DETECTORS = {
 
 
 PAIRWISE = ("foolsgold_similarity", "krum_score")  # the detectors that compare every two clients' updates
+WHOLE_UPDATES = ("update_norm", "cosine_to_mean")  # the detectors that read every coordinate of the updates
 
 
-def score_all(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers) -> dict[str, torch.Tensor]:
-    """Every detector's K scores for one round; the pairwise ones share one Gram matrix (K^2 P work)."""
-    gram = _gram(weights - global_weights)
-    return {name: (detector(weights, global_weights, layers, gram=gram) if name in PAIRWISE
-                   else detector(weights, global_weights, layers)).float() for name, detector in DETECTORS.items()}
+def score_all(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers,
+              updates: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Every detector's K scores for one round. The updates w_k - global are computed once (or taken
+    from ``updates``); the pairwise detectors share one Gram matrix of them (K^2 P work)."""
+    updates = _updates(weights, global_weights, updates)
+    shared = dict.fromkeys(PAIRWISE, dict(gram=_gram(updates))) | dict.fromkeys(WHOLE_UPDATES, dict(updates=updates))
+    return {name: detector(weights, global_weights, layers, **shared.get(name, {})).float()
+            for name, detector in DETECTORS.items()}

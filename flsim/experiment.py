@@ -88,6 +88,7 @@ def _simulate(config: Config, progress: bool, workers: int) -> Results:
     updates, biases, detection, defence = [], [], [], []
     holds_round = config.record == "clients"  # else FedAvg sums the clients as they finish (chunk by chunk)
     round_weights = round_matrix(config.num_chosen, global_weights) if holds_round else None  # reused: see its doc
+    round_updates = round_matrix(config.num_chosen, global_weights) if holds_round else None  # w_k - global
     for number in tqdm(range(1, config.num_rounds + 1), desc="rounds", disable=not progress):
         start = time.perf_counter()
         round_ = federation.round(number)
@@ -100,7 +101,8 @@ def _simulate(config: Config, progress: bool, workers: int) -> Results:
         if holds_round:
             weights = submitted(trainer.train_clients(global_weights, round_.datasets, config.local_epochs,
                                                       round_.orders, out=round_weights))
-            tables = _analyse(round_, weights, global_weights, trainer.layers)
+            client_updates = torch.sub(weights, global_weights, out=round_updates[:len(weights)])
+            tables = _analyse(round_, weights, global_weights, client_updates, trainer.layers)
             aggregation = server.aggregate(weights, global_weights, round_.chosen)
             global_weights = aggregation.weights.clone()  # may be a row of round_weights (Krum), overwritten next round
             for table, rows in zip((updates, biases, detection, defence), (*tables, _defence_rows(round_, aggregation))):
@@ -114,11 +116,13 @@ def _simulate(config: Config, progress: bool, workers: int) -> Results:
                    final_weights=global_weights.float().cpu().numpy().copy())
 
 
-def _analyse(round_: Round, weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers) -> tuple:
-    """A round's per-client tables: statistics per tensor, output-bias deviations, detector scores."""
-    stats = update_statistics(weights, global_weights, layers)
+def _analyse(round_: Round, weights: torch.Tensor, global_weights: torch.Tensor, updates: torch.Tensor,
+             layers: Layers) -> tuple:
+    """A round's per-client tables: statistics per tensor, output-bias deviations, detector scores
+    (``updates``: weights - global_weights, computed once for all of them)."""
+    stats = update_statistics(weights, global_weights, layers, updates)
     bias = output_bias_deviation(weights, layers.output_bias)
-    scores = detectors.score_all(weights, global_weights, layers)
+    scores = detectors.score_all(weights, global_weights, layers, updates)
     return _update_rows(round_, list(layers), stats), _bias_rows(round_, bias), _detection_rows(round_, scores)
 
 

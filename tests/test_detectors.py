@@ -128,3 +128,13 @@ def test_gram_in_column_blocks_equals_one_float64_product():
     updates = torch.randn(5, 1001)
     blocked = detectors._gram(updates, block_bytes=8 * 5 * 100)  # 100 columns at a time: 11 blocks
     torch.testing.assert_close(blocked, updates.double() @ updates.double().T, rtol=1e-13, atol=1e-12)
+
+
+def test_statistics_from_precomputed_updates_are_the_same_bits():
+    from flsim.metrics import ROW_CHUNK, update_statistics
+
+    torch.manual_seed(1)
+    w, g = torch.randn(2 * ROW_CHUNK + 3, 7), torch.randn(7)  # three chunks of clients, the last one short
+    computed, given = update_statistics(w, g, LAYERS), update_statistics(w, g, LAYERS, w - g)
+    assert all(torch.equal(computed[name], given[name]) for name in computed)
+    assert computed["max_abs_deviation"].shape == (len(w), len(LAYERS))
