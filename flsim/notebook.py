@@ -111,18 +111,18 @@ def parameters_of(path: str | os.PathLike) -> dict[str, object]:
     raise ParameterError(f"{path} has no cell tagged 'parameters'")
 
 
-def glue(name: str, value, display: bool = False):
-    """Record ``value`` under ``name`` for the text and :func:`summary`, and return it.
+def glue(name: str, value, display: bool = False) -> None:
+    """Record ``value`` under ``name`` for the text and :func:`summary` (read it back from ``notebook.found``).
 
     With myst-nb installed it is also glued for the rendered book's
     ``{glue:text}`` roles; without it (a plain ``pip install flsim``) only recorded.
+    Returns nothing, so a cell that ends with a glue shows no stray value.
     """
     found[name] = value
     if importlib.util.find_spec("myst_nb") is not None:
         from myst_nb import glue as myst_glue
 
         myst_glue(name, value, display=display)
-    return value
 
 
 def glue_all(**values) -> None:
