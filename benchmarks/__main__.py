@@ -74,7 +74,7 @@ def hardware_section(trials: int, work: Path) -> dict:
 def peers_section(cases, repeats: int, batched: bool, work: Path) -> list[dict]:
     rows = []
     for clients, samples, rounds in cases:
-        contestants = ["flsim", "plain", "flsim-clients"] + (["flsim-batched"] if batched else [])
+        contestants = ["flsim", "plain", "flsim-clients", "flsim-analysed"] + (["flsim-batched"] if batched else [])
         if (clients, samples, rounds) == cases[-1]:  # the most clients: measure the per-client overhead
             contestants += ["flsim-single", "plain-single"]
         records = {c: [] for c in contestants}
@@ -97,6 +97,8 @@ def summarise_case(clients, samples, rounds, records) -> dict:
     row = dict(clients=clients, samples=samples, rounds=rounds, repeats=len(records["flsim"]),
                round_seconds=seconds,
                speedup_vs_plain=seconds["plain"] / seconds["flsim"],
+               speedup_analysed_vs_plain=seconds["plain"] / seconds["flsim-analysed"],
+               analysis_overhead=seconds["flsim-analysed"] / seconds["flsim"] - 1,
                ms_per_1000_samples={c: 1e6 * s / (clients * samples) for c, s in seconds.items()},
                accuracy={c: r["accuracy"] for c, r in first.items()},
                max_weight_difference_vs_plain=weight_difference(Path(first["flsim"]["file"]), Path(first["plain"]["file"])),
@@ -160,6 +162,9 @@ def table(report: dict) -> str:
             f"{r['data_mb']:7.0f}")
         lines.append(f"  {'':>18s} holding the round's models (record='clients'): "
                      f"{s['flsim-clients']:.2f} s, peak {r['peak_extra_mb']['flsim-clients']:.0f} MB")
+        lines.append(f"  {'':>18s} and analysing them (simulate's default round): {s['flsim-analysed']:.2f} s, "
+                     f"{100 * r['analysis_overhead']:+.0f}% over flsim, {r['speedup_analysed_vs_plain']:.2f}x the "
+                     f"plain loop, peak {r['peak_extra_mb']['flsim-analysed']:.0f} MB")
         if "per_client_overhead_ms" in r:
             o = r["per_client_overhead_ms"]
             lines.append(f"  {'':>18s} per-client overhead: flsim {o['flsim']:.2f} ms, plain {o['plain']:.2f} ms")

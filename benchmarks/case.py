@@ -8,6 +8,9 @@ Contestants:
 - ``flsim-clients``: the same, holding every client's model of the round and
   then averaging them, as :func:`flsim.simulate` does with ``record="clients"``
   (the default, for the per-client tables).
+- ``flsim-analysed``: the round :func:`flsim.simulate` runs by default: ``flsim-clients``
+  plus the round's analysis (:func:`flsim.experiment.analyse_round`: the statistics of
+  every tensor, the output-bias deviations and every detector, as tables).
 - ``flsim-batched``: flsim's batched backend (vmap over the clients), forced.
 - ``plain``: the loop users commonly write: per client a deep copy of the
   global model, a DataLoader and an optimizer; the state dicts are averaged.
@@ -30,25 +33,37 @@ from pathlib import Path
 
 import torch
 
+import numpy as np
+
 from flsim.aggregators import fedavg, fedavg_streamed
-from flsim.train import make_trainer, round_matrix
+from flsim.experiment import analyse_round
+from flsim.federation import Round
+from flsim.flat import round_matrix
+from flsim.train import make_trainer
 
 from . import common
 
 
-def flsim_rounds(clients, rounds: int, backend: str, batch: int = common.BATCH, hold_round: bool = False):
+def flsim_rounds(clients, rounds: int, backend: str, batch: int = common.BATCH, hold_round: bool = False,
+                 analyse: bool = False):
     trainer = make_trainer(common.initial_model(), common.LR, batch, backend=backend)
     weights = trainer.weights.clone()
     warm_up = [tuple(t[:batch] for t in client) for client in clients[:torch.get_num_threads()]]
     trainer.train_clients(weights, warm_up, 1, [torch.Generator() for _ in warm_up])  # starts the threads; discarded
     baseline = common.reset_peak_rss()
     round_weights = round_matrix(len(clients), weights) if hold_round else None  # allocated once, as in simulate
+    round_updates = round_matrix(len(clients), weights) if analyse else None
     seconds = []
     for round_ in range(1, rounds + 1):
         start = time.perf_counter()
         generators = [common.flsim_generator(round_, k) for k in range(len(clients))]
         if hold_round:
-            weights = fedavg(trainer.train_clients(weights, clients, common.EPOCHS, generators, out=round_weights))
+            trained = trainer.train_clients(weights, clients, common.EPOCHS, generators, out=round_weights)
+            if analyse:
+                everyone = np.arange(len(clients))
+                analyse_round(Round(round_, everyone, everyone < 0, clients, generators), trained, weights, trainer,
+                              round_updates)
+            weights = fedavg(trained)
         else:
             chunks = trainer.stream_clients(weights, clients, common.EPOCHS, generators)
             weights = fedavg_streamed(chunk for _, chunk in chunks)
@@ -86,7 +101,9 @@ def main(contestant: str, num_clients: int, samples: int, rounds: int, out: Path
     test_x, test_y = common.test_data(5000)
     if contestant.startswith("flsim"):
         backend = "batched" if contestant == "flsim-batched" else "auto"
-        model, seconds, baseline = flsim_rounds(clients, rounds, backend, batch, contestant == "flsim-clients")
+        model, seconds, baseline = flsim_rounds(clients, rounds, backend, batch,
+                                                hold_round=contestant in ("flsim-clients", "flsim-analysed"),
+                                                analyse=contestant == "flsim-analysed")
     elif contestant.startswith("plain"):
         model, seconds, baseline = plain_rounds(clients, rounds, batch)
     else:

@@ -43,8 +43,8 @@ def cache_dir() -> Path:
 # The modules a simulation runs through (tests/test_cache.py follows experiment's imports to check it):
 # a change to one of them gives new cache keys; the analysis, the plots, the chapters' helpers, the
 # command line, sweeps and the cache itself change no simulated number, so editing them recomputes nothing.
-SIMULATION_MODULES = ("aggregators", "attacks", "config", "data", "detectors", "experiment", "federation", "layout",
-                      "metrics", "models", "partition", "registry", "results", "train")
+SIMULATION_MODULES = ("aggregators", "attacks", "config", "data", "detectors", "experiment", "federation", "flat",
+                      "layout", "metrics", "models", "partition", "registry", "results", "train", "workers")
 
 
 def source_hash() -> str:

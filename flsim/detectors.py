@@ -2,20 +2,28 @@
 
 A detector is a pure function of one round: the chosen clients' weights
 (K x P), the global weights they started from (P) and the tensors' slices
-with the output layer (:class:`flsim.layout.Layers`). It returns K scores, higher meaning
-more suspicious. Detectors that read the whole updates w_k - global also take them
-precomputed (``updates=``), so that :func:`score_all` subtracts once per round. :func:`flsim.run` records every detector of
-:data:`DETECTORS` in ``Results.detection``;
-:func:`flsim.analysis.detection_summary` turns that table into the chapter's numbers.
+with the output layer (:class:`flsim.layout.Layers`). It returns K scores,
+higher meaning more suspicious. The detectors that read whole updates
+w_k - global read them through their Gram matrix, which they also take
+precomputed (``gram=``), so that :func:`score_all` reads the updates once per
+round. :func:`flsim.run` records every detector of :data:`DETECTORS` in
+``Results.detection``; :func:`flsim.analysis.detection_summary` turns that
+table into the chapter's numbers.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import torch
 
 from .layout import Layers
-from .metrics import cosine_to
+from .metrics import COSINE_EPS, chunks
 
+GRAM_COLUMNS = 4096  # columns per float32 product of the Gram matrix
+GRAM_ROWS = 128  # clients per block of the Gram matrix
+GRAM_JOB_COLUMNS = 16 * GRAM_COLUMNS  # columns per job
 MAD_TO_STD = 1.4826  # the MAD of a normal distribution times this is its standard deviation
 
 
@@ -38,27 +46,43 @@ def outliers(scores: torch.Tensor, z: float = 3.0) -> torch.Tensor:
     return robust_z(scores) > z
 
 
-def _gram(updates: torch.Tensor, block_bytes: int = 64 << 20) -> torch.Tensor:
-    """K x K inner products of the rows, in float64, so that |a|^2 + |b|^2 - 2ab keeps its digits.
+def gram_matrix(updates: torch.Tensor, map: Callable = map) -> torch.Tensor:
+    """K x K inner products of the rows, summed in float64, so that |a|^2 + |b|^2 - 2ab keeps its digits.
 
-    Column blocks are widened to float64 one at a time: a float64 copy of a
-    round of 1000 paper-CNN updates would take 6.6 GB.
+    Each product of GRAM_COLUMNS columns is a float32 matrix multiply added to
+    a float64 sum (its rounding: about 1e-8 of the largest squared norm in a
+    round of 100 paper-CNN updates, against 2e-6 for one float32 product of all
+    their columns). Only the blocks of GRAM_ROWS x GRAM_ROWS clients on and
+    above the diagonal are multiplied, the rest mirrored: half the K^2 P work
+    for large K. A job sums GRAM_JOB_COLUMNS columns; the jobs, run by ``map``
+    (on worker threads, say), are added in order, so the bits do not depend on
+    how many threads run them.
     """
-    gram = updates.new_zeros(len(updates), len(updates), dtype=torch.float64)
-    for block in updates.split(max(1, block_bytes // (8 * len(updates))), dim=1):
-        block = block.double()
-        gram.addmm_(block, block.T)
+    blocks = chunks(len(updates), GRAM_ROWS)
+    pairs = [(a, b) for i, a in enumerate(blocks) for b in blocks[i:]]
+
+    def columns_gram(columns: slice) -> torch.Tensor:
+        total = updates.new_zeros(len(updates), len(updates), dtype=torch.float64)
+        for part in updates[:, columns].split(GRAM_COLUMNS, dim=1):
+            for a, b in pairs:
+                total[a, b] += part[a] @ part[b].T
+        return total
+
+    gram = functools.reduce(torch.add, map(columns_gram, chunks(updates.shape[1], GRAM_JOB_COLUMNS)))
+    for a, b in pairs:
+        if a != b:
+            gram[b, a] = gram[a, b].T
     return gram
 
 
 def cosine_matrix(updates: torch.Tensor) -> torch.Tensor:
     """K x K cosine similarities between the rows (clients) of ``updates``."""
-    return _cosines(_gram(updates))
+    return _cosines(gram_matrix(updates))
 
 
 def pairwise_sq_distances(updates: torch.Tensor) -> torch.Tensor:
     """K x K squared L2 distances between the rows (clients) of ``updates``."""
-    return _sq_distances(_gram(updates))
+    return _sq_distances(gram_matrix(updates))
 
 
 def _cosines(gram: torch.Tensor) -> torch.Tensor:
@@ -84,21 +108,24 @@ def output_bias_class(weights: torch.Tensor, global_weights: torch.Tensor, layer
     return robust_z(weights[:, layers.output_bias]).abs().amax(1)
 
 
-def _updates(weights: torch.Tensor, global_weights: torch.Tensor, updates: torch.Tensor | None) -> torch.Tensor:
-    return weights - global_weights if updates is None else updates
+def _gram_of(weights: torch.Tensor, global_weights: torch.Tensor, gram: torch.Tensor | None) -> torch.Tensor:
+    return gram_matrix(weights - global_weights) if gram is None else gram
 
 
 def update_norm(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers,
-                updates: torch.Tensor | None = None) -> torch.Tensor:
-    """The L2 norm of the whole update w_k - global (``updates``, if already computed)."""
-    return _updates(weights, global_weights, updates).norm(dim=1)
+                gram: torch.Tensor | None = None) -> torch.Tensor:
+    """The L2 norm of the whole update w_k - global. ``gram``: the updates' Gram matrix, if known."""
+    return _gram_of(weights, global_weights, gram).diagonal().sqrt()
 
 
 def cosine_to_mean(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers,
-                   updates: torch.Tensor | None = None) -> torch.Tensor:
-    """1 - cosine between the client's update and the mean update (0: same direction)."""
-    updates = _updates(weights, global_weights, updates)
-    return 1 - cosine_to(updates, updates.mean(0))
+                   gram: torch.Tensor | None = None) -> torch.Tensor:
+    """1 - cosine between the client's update and the mean update (0: same direction), from the updates'
+    Gram matrix G (``gram``, if known): u_k . mean = mean_j G_kj and |mean|^2 = the mean of G."""
+    gram = _gram_of(weights, global_weights, gram)
+    to_mean = gram.mean(1)
+    lengths = gram.diagonal().sqrt() * gram.mean().sqrt()
+    return 1 - to_mean / lengths.clamp_min(COSINE_EPS)
 
 
 def neups(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers) -> torch.Tensor:
@@ -133,7 +160,7 @@ def foolsgold_similarity(weights: torch.Tensor, global_weights: torch.Tensor, la
     """FoolsGold's signal in one round: the largest cosine similarity of the client's update to any other
     client's (sybils that push the same backdoor look alike). No history and no pardoning: see
     :func:`flsim.aggregators.foolsgold` for the full rule. ``gram``: the updates' Gram matrix, if known."""
-    similarity = _cosines(_gram(weights - global_weights) if gram is None else gram)
+    similarity = _cosines(_gram_of(weights, global_weights, gram))
     return similarity.fill_diagonal_(-torch.inf).amax(1)
 
 
@@ -142,7 +169,7 @@ def krum_score(weights: torch.Tensor, global_weights: torch.Tensor, layers: Laye
     """Krum's score (Blanchard et al., NeurIPS 2017): the summed squared distance from the client to its
     K - f - 2 nearest other clients (at least one); :func:`flsim.aggregators.krum` keeps the lowest.
     ``gram``: the updates' Gram matrix, if known."""
-    distances = _sq_distances(_gram(weights - global_weights) if gram is None else gram)
+    distances = _sq_distances(_gram_of(weights, global_weights, gram))
     neighbours = max(1, len(weights) - f - 2)
     return distances.sort(1).values[:, 1:neighbours + 1].sum(1)  # column 0 is the client itself
 
@@ -158,15 +185,13 @@ DETECTORS = {
 }
 
 
-PAIRWISE = ("foolsgold_similarity", "krum_score")  # the detectors that compare every two clients' updates
-WHOLE_UPDATES = ("update_norm", "cosine_to_mean")  # the detectors that read every coordinate of the updates
+FROM_GRAM = ("update_norm", "cosine_to_mean", "foolsgold_similarity", "krum_score")  # read the updates' Gram matrix
 
 
 def score_all(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers,
-              updates: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """Every detector's K scores for one round. The updates w_k - global are computed once (or taken
-    from ``updates``); the pairwise detectors share one Gram matrix of them (K^2 P work)."""
-    updates = _updates(weights, global_weights, updates)
-    shared = dict.fromkeys(PAIRWISE, dict(gram=_gram(updates))) | dict.fromkeys(WHOLE_UPDATES, dict(updates=updates))
-    return {name: detector(weights, global_weights, layers, **shared.get(name, {})).float()
+              updates: torch.Tensor | None = None, map: Callable = map) -> dict[str, torch.Tensor]:
+    """Every detector's K scores for one round. The detectors that read whole updates share one Gram
+    matrix of them (K^2 P work, shared out by ``map``); ``updates``: w_k - global, if already computed."""
+    shared = dict(gram=gram_matrix(weights - global_weights if updates is None else updates, map))
+    return {name: detector(weights, global_weights, layers, **(shared if name in FROM_GRAM else {})).float()
             for name, detector in DETECTORS.items()}

@@ -14,10 +14,12 @@ from .aggregators import Aggregation, fedavg_streamed
 from .cache import load_cached, store
 from .config import Config
 from .federation import Round, build
+from .flat import round_matrix
 from .layout import Layers
-from .metrics import STATISTICS, output_bias_deviation, update_statistics
+from .metrics import ROW_CHUNK, STATISTICS, chunks, output_bias_deviation, update_statistics
 from .results import Results
-from .train import intra_op_threads, round_matrix
+from .train import FlatTrainer
+from .workers import intra_op_threads
 
 
 def run(config: Config, cache: bool = True, progress: bool = False) -> Results:
@@ -101,8 +103,7 @@ def _simulate(config: Config, progress: bool, workers: int) -> Results:
         if holds_round:
             weights = submitted(trainer.train_clients(global_weights, round_.datasets, config.local_epochs,
                                                       round_.orders, out=round_weights))
-            client_updates = torch.sub(weights, global_weights, out=round_updates[:len(weights)])
-            tables = _analyse(round_, weights, global_weights, client_updates, trainer.layers)
+            tables = analyse_round(round_, weights, global_weights, trainer, round_updates[:len(weights)])
             aggregation = server.aggregate(weights, global_weights, round_.chosen)
             global_weights = aggregation.weights.clone()  # may be a row of round_weights (Krum), overwritten next round
             for table, rows in zip((updates, biases, detection, defence), (*tables, _defence_rows(round_, aggregation))):
@@ -116,13 +117,21 @@ def _simulate(config: Config, progress: bool, workers: int) -> Results:
                    final_weights=global_weights.float().cpu().numpy().copy())
 
 
-def _analyse(round_: Round, weights: torch.Tensor, global_weights: torch.Tensor, updates: torch.Tensor,
-             layers: Layers) -> tuple:
-    """A round's per-client tables: statistics per tensor, output-bias deviations, detector scores
-    (``updates``: weights - global_weights, computed once for all of them)."""
-    stats = update_statistics(weights, global_weights, layers, updates)
+def analyse_round(round_: Round, weights: torch.Tensor, global_weights: torch.Tensor, trainer: FlatTrainer,
+                  updates: torch.Tensor) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A round's per-client tables (``Results.updates``, ``.biases``, ``.detection``): statistics per tensor,
+    output-bias deviations, detector scores.
+
+    The updates w_k - global_weights are written once into ``updates`` (a matrix
+    like ``weights``, reused round after round) for all of them, and the work is
+    shared out among the trainer's worker threads (:meth:`flsim.train.FlatTrainer.map`).
+    """
+    trainer.map(lambda rows: torch.sub(weights[rows], global_weights, out=updates[rows]),
+                chunks(len(weights), ROW_CHUNK))
+    layers = trainer.layers
+    stats = update_statistics(weights, global_weights, layers, updates, map=trainer.map)
     bias = output_bias_deviation(weights, layers.output_bias)
-    scores = detectors.score_all(weights, global_weights, layers, updates)
+    scores = detectors.score_all(weights, global_weights, layers, updates, map=trainer.map)
     return _update_rows(round_, list(layers), stats), _bias_rows(round_, bias), _detection_rows(round_, scores)
 
 

@@ -18,7 +18,8 @@ from .aggregators import Server
 from .attacks import Backdoor, make_backdoor
 from .config import Config, ConfigError, device_kind
 from .models import MODELS
-from .train import FlatTrainer, intra_op_threads, make_trainer
+from .train import FlatTrainer, make_trainer
+from .workers import intra_op_threads
 
 Data = tuple[torch.Tensor, torch.Tensor]  # images, labels
 

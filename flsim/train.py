@@ -1,75 +1,38 @@
-"""Local training with plain SGD: a client per core, or a round's clients together (chapter 2).
+"""Round executors: a round's clients trained a client per core, or together (chapter 2).
 
-:class:`FlatTrainer` trains reusable models from flat weight vectors, so
-loading the global weights, an SGD step and reading a client's result are each
-a few tensor operations, and no model is copied per client; on CPU it trains
-as many clients at once as torch has threads, each client on one thread.
-:class:`BatchedTrainer` trains many clients at once with ``torch.func``
-(``vmap`` over stacked parameters), the fast path on a GPU. Both take each
-client's batches in the same order, so they agree up to float rounding;
-:func:`make_trainer` picks one. Either trains a round into one clients x
-parameters matrix, or, for rounds too large to hold, streams it in chunks of
-clients (:meth:`FlatTrainer.stream_clients`, ``Config.record = "rounds"``).
-
-What makes the CPU round fast (benchmarks/README.md): a model's written-out
-SGD step where one is registered (:mod:`flsim.models.paper_cnn_sgd`: no
-autograd graph); convolution weights kept channels-last, the layout oneDNN's
-kernels want; glibc told to keep freed memory (otherwise every step
-page-faults its activations in afresh); and a client per core, since a batch
-of 10 or 64 images keeps one core busier than it keeps two.
+:class:`FlatTrainer` trains a round's clients on worker threads, each thread
+with its own :class:`flsim.flat.FlatModel` and one intra-op thread: a batch of
+10 or 64 images keeps one core busier than it keeps two, and a client's weights
+are then the same bits whatever the number of cores. :class:`BatchedTrainer`
+trains many clients at once with ``torch.func`` (``vmap`` over stacked
+parameters), the fast path on a GPU. Both take each client's batches in the
+same order, so they agree up to float rounding; :func:`make_trainer` picks one.
+Either trains a round into one clients x parameters matrix, or, for rounds too
+large to hold, streams it in chunks of clients
+(:meth:`FlatTrainer.stream_clients`, ``Config.record = "rounds"``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import ctypes
 import functools
 import os
-import platform
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 from torch.nn import functional as F
 
-from .layout import Layers, flat_tensors
-from .models import output_layer_of, sgd_step_for
+from .flat import FlatModel, round_matrix
+from .workers import WorkerPool, intra_op_threads
 
 EVAL_BATCH = 128  # small batches keep activations in cache: faster than large ones on CPU
 BACKENDS = ("auto", "sequential", "batched")
 CPU_CHUNK_BYTES = 1 << 30  # the batched backend's working memory on CPU
 STREAM_CHUNK = 8  # clients per chunk of a streamed round (sequential backend): 26 MB of paper-CNN models
-
-
-@functools.cache
-def keep_freed_memory() -> bool:
-    """Ask glibc to reuse freed blocks instead of returning them to the OS (Linux only).
-
-    By default glibc unmaps large freed blocks, so each training step's
-    activation tensors are page-faulted in again: a quarter to a third of a
-    step of the paper CNN on CPU. This keeps blocks up to 32 MiB in the heap
-    and 1 GiB of free heap before trimming; it changes no result.
-    """
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    libc = ctypes.CDLL("libc.so.6")
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(libc.mallopt(m_mmap_threshold, 32 << 20) and libc.mallopt(m_trim_threshold, 1 << 30))
-
-
-def round_matrix(clients: int, like: torch.Tensor) -> torch.Tensor:
-    """An uninitialised clients x parameters matrix for a round's weights.
-
-    Fresh memory costs page faults on first touch (more with transparent huge
-    pages, whose compaction is slower still): a tenth of training a 10-sample
-    client. So a simulation allocates one matrix and trains in it every round.
-    """
-    return like.new_empty(clients, like.numel())
 
 
 def _round_rows(out: torch.Tensor | None, clients: int, start: torch.Tensor) -> torch.Tensor:
@@ -83,141 +46,53 @@ def _round_rows(out: torch.Tensor | None, clients: int, start: torch.Tensor) -> 
     return out[:clients]
 
 
-@contextlib.contextmanager
-def intra_op_threads(count: int) -> Iterator[None]:
-    """Runs the block with ``count`` torch intra-op threads in this thread, then restores the count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _copied(tensor: torch.Tensor) -> bool:
-    """Whether a model's tensor is a copy of its part of the flat weights (not a view): a channels-last
-    convolution weight, or a buffer."""
-    return not isinstance(tensor, nn.Parameter) or tensor.dim() == 4
-
-
-def _channels_last(x: torch.Tensor) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
-
-
-class FlatTrainer:
-    """Trains and evaluates ``model`` from flat weight vectors, one client at a time.
-
-    A flat vector holds every floating-point tensor of the model's state dict
-    (parameters, and buffers such as BatchNorm's running statistics), in its
-    order and layout; ``layers`` (:class:`flsim.layout.Layers`) names each
-    tensor's slice and the output layer (``output_layer``; None: the model's
-    last ``nn.Linear``). The model's tensors are views into the vector being
-    trained (``weights``), so a client trains in place in its row of the
-    round's weights. 4-D (convolution) weights train in their own channels-last
-    tensors, and buffers in the model's own (BatchNorm updates its running
-    statistics in place, which must not touch the memory the parameters'
-    gradients are computed from): both are copied in and out once per client. SGD steps the parameters; the model's own
-    written-out step if one is registered for its class
-    (:func:`flsim.models.register_sgd_step`), else autograd's.
-    """
+class FlatTrainer(FlatModel):
+    """Trains and evaluates ``model`` from flat weight vectors (:class:`flsim.flat.FlatModel`), a round's
+    clients shared out among ``workers`` CPU threads (None: torch's thread count at each round)."""
 
     backend = "sequential"
 
     def __init__(self, model: nn.Module, lr: float, batch_size: int, workers: int | None = None,
                  output_layer: str | None = None):
-        keep_freed_memory()
-        self.model = model
-        self.lr = lr
-        self.batch_size = batch_size
-        self.workers = workers  # CPU threads a round's clients share; None: torch.get_num_threads() at the round
-        self.params = list(model.parameters())
-        self.layers = Layers.of(model, output_layer_of(model, output_layer))
-        with torch.no_grad():
-            for p in self.params:
-                if p.dim() == 4:
-                    p.data = p.data.clone(memory_format=torch.channels_last)
-        self._tensors = list(flat_tensors(model).values())
-        self.has_buffers = len(self._tensors) > len(self.params)
-        self.weights = torch.cat([t.detach().reshape(-1) for t in self._tensors])
-        self.load(self.weights)
-        self._model_step = sgd_step_for(model)  # a written-out step: the same result, faster
+        super().__init__(model, lr, batch_size, output_layer)
+        self.workers = workers
         self._replicas = threading.local()
-        self._pool: tuple[int, ThreadPoolExecutor] | None = None
-
-    def load(self, weights: torch.Tensor) -> None:
-        """Point the model at ``weights``: its parameters become views into it (copies, for the channels-last
-        ones and the buffers)."""
-        self.weights = weights
-        with torch.no_grad():
-            for tensor, part in zip(self._tensors, self.layers.values()):
-                if _copied(tensor):
-                    tensor.copy_(weights[part].view_as(tensor))
-                else:
-                    tensor.data = weights[part].view_as(tensor)
-
-    def _store(self) -> None:
-        """Write the channels-last parameters and the buffers back into ``weights``."""
-        with torch.no_grad():
-            for tensor, part in zip(self._tensors, self.layers.values()):
-                if _copied(tensor):
-                    self.weights[part].view_as(tensor).copy_(tensor)
-
-    def _step(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        if self._model_step is not None:
-            self._model_step(self.model, x, y, self.lr)
-            return
-        grads = torch.autograd.grad(F.cross_entropy(self.model(x), y), self.params)
-        with torch.no_grad():
-            torch._foreach_add_(self.params, grads, alpha=-self.lr)
-
-    def gradient(self, weights: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The gradient of the mean cross-entropy on (x, y) at ``weights``, with respect to the
-        parameters (in the model's training mode), as one flat vector; ``weights`` is left as it is."""
-        self.load(weights)  # the forward pass updates the model's running statistics, not ``weights``
-        self.model.train()
-        grads = torch.autograd.grad(F.cross_entropy(self.model(_channels_last(x)), y), self.params)
-        return torch.cat([g.reshape(-1) for g in grads])  # reshape reads channels-last in logical order
-
-    def train(self, start: torch.Tensor, x: torch.Tensor, y: torch.Tensor, epochs: int,
-              generator: torch.Generator, out: torch.Tensor | None = None) -> torch.Tensor:
-        """Weights after ``epochs`` of minibatch SGD from ``start``; batch order from ``generator``.
-
-        Trains in ``out`` if given (a row of a round's weights), else in a new tensor, and returns it.
-        """
-        self.load(start.clone() if out is None else out.copy_(start))
-        self.model.train()
-        for _ in range(epochs):
-            order = torch.randperm(len(x), generator=generator).to(x.device)
-            # One gather per epoch; the batches are then contiguous slices.
-            xs, ys = _channels_last(x[order]), y[order]
-            for i in range(0, len(x), self.batch_size):
-                self._step(xs[i:i + self.batch_size], ys[i:i + self.batch_size])
-        self._store()
-        return self.weights
+        self._pool: WorkerPool | None = None
 
     def train_clients(self, start: torch.Tensor, datasets: list[tuple[torch.Tensor, torch.Tensor]],
                       epochs: int, generators: list[torch.Generator], out: torch.Tensor | None = None) -> torch.Tensor:
         """A round: each client's weights after local training from ``start`` (clients x parameters).
 
         Trains in the first rows of ``out`` if given (a buffer reused round after
-        round, see :func:`round_matrix`; ``start`` must not share its memory),
-        else in a new matrix.
-
-        On CPU every client trains on one thread, and the round's clients are
-        shared out among ``workers`` threads (the constructor's argument), each
-        with its own model: a small batch keeps one core busier than it keeps
-        two, and a client's result does not depend on how many cores the
-        machine has.
+        round, see :func:`flsim.flat.round_matrix`; ``start`` must not share its memory),
+        else in a new matrix. On CPU every client trains on one thread, the
+        round's clients shared out among the worker threads.
         """
         weights = _round_rows(out, len(datasets), start)
         if start.device.type != "cpu":
             for row, (x, y), generator in zip(weights, datasets, generators):
                 self.train(start, x, y, epochs, generator, out=row)
             return weights
-        return self._start_on_workers(start, datasets, epochs, generators, weights, self._worker_count())()
+        return self._start_on_workers(start, datasets, epochs, generators, weights, self.pool())()
 
     def _worker_count(self) -> int:
         return self.workers or torch.get_num_threads()
+
+    def pool(self) -> WorkerPool:
+        """The worker threads (made again when the thread count changed)."""
+        threads = self._worker_count()
+        if self._pool is None or self._pool.threads != threads:
+            if self._pool is not None:
+                self._pool.shutdown()
+            self._pool = WorkerPool(threads)
+        return self._pool
+
+    def map(self, job: Callable, items: Iterable) -> list:
+        """``list(map(job, items))``, on the worker threads on CPU: how a round's analysis is shared out
+        (the results are the same bits as one thread's)."""
+        if self.weights.device.type != "cpu" or self._worker_count() == 1:
+            return list(map(job, items))
+        return self.pool().map(job, items)
 
     def stream_clients(self, start: torch.Tensor, datasets: list[tuple[torch.Tensor, torch.Tensor]], epochs: int,
                        generators: list[torch.Generator]) -> Iterator[tuple[slice, torch.Tensor]]:
@@ -236,14 +111,14 @@ class FlatTrainer:
         buffers = round_matrix(min(2 * size, len(datasets)), start).split(size)
         chunks = [slice(first, min(first + size, len(datasets))) for first in range(0, len(datasets), size)]
         on_workers = start.device.type == "cpu" and self.backend == "sequential"
-        threads, workers = torch.get_num_threads(), self._worker_count()
+        threads, pool = torch.get_num_threads(), self.pool()  # before the caller's threads drop to one
 
         def queue(k: int) -> Callable[[], torch.Tensor]:
             """Starts chunk k's training (CPU) or defers it; the function returned waits for its weights."""
             rows = chunks[k]
             job = start, datasets[rows], epochs, generators[rows], buffers[k % 2][:rows.stop - rows.start]
             if on_workers:
-                return self._start_on_workers(*job, workers)
+                return self._start_on_workers(*job, pool)
             return functools.partial(self.train_clients, *job[:4], out=job[4])
 
         queued = queue(0)
@@ -259,13 +134,14 @@ class FlatTrainer:
 
     def _start_on_workers(self, start: torch.Tensor, datasets: list[tuple[torch.Tensor, torch.Tensor]], epochs: int,
                           generators: list[torch.Generator], out: torch.Tensor,
-                          threads: int) -> Callable[[], torch.Tensor]:
-        """Queues the clients on ``threads`` worker threads, each client trained in its row of ``out`` by the
-        thread's own model on one intra-op thread; the function returned waits for them and returns ``out``."""
-        def train_one(row: torch.Tensor, data: tuple[torch.Tensor, torch.Tensor], generator: torch.Generator):
-            return self._replica().train(start, *data, epochs, generator, out=row)
+                          pool: WorkerPool) -> Callable[[], torch.Tensor]:
+        """Queues the clients on ``pool``'s threads, each client trained in its row of ``out`` by the
+        thread's own model; the function returned waits for them and returns ``out``."""
+        def train_one(job: tuple) -> torch.Tensor:
+            row, (x, y), generator = job
+            return self._replica().train(start, x, y, epochs, generator, out=row)
 
-        trained = self._on_workers(threads, train_one, zip(out, datasets, generators))
+        trained = pool.start(train_one, zip(out, datasets, generators))
 
         def wait() -> torch.Tensor:
             trained()
@@ -273,33 +149,12 @@ class FlatTrainer:
 
         return wait
 
-    def _on_workers(self, threads: int, job: Callable, arguments) -> Callable[[], list]:
-        """Starts ``job(*args)`` for each of ``arguments`` on ``threads`` worker threads; the function
-        returned waits for them and returns their results in order (re-raising the first error)."""
-        caller = torch.get_num_threads()
-        if self._pool is None or self._pool[0] != threads:
-            if self._pool is not None:
-                self._pool[1].shutdown()  # the thread count changed: its idle workers go
-            self._pool = threads, ThreadPoolExecutor(threads, thread_name_prefix="flsim-client")
-        futures = [self._pool[1].submit(job, *args) for args in arguments]
-
-        def wait() -> list:
-            try:
-                return [future.result() for future in futures]
-            finally:
-                for future in futures:
-                    future.cancel()  # after an error: the jobs not yet started
-                torch.set_num_threads(caller)  # a new worker's set_num_threads(1) also set the default for new threads
-
-        return wait
-
-    def _replica(self) -> FlatTrainer:
-        """This thread's own single-threaded trainer, on a copy of the model (made once per thread)."""
-        replica = getattr(self._replicas, "trainer", None)
+    def _replica(self) -> FlatModel:
+        """This thread's own model (a copy, made once per thread), with the trainer's SGD settings."""
+        replica = getattr(self._replicas, "model", None)
         if replica is None:
-            torch.set_num_threads(1)
-            replica = self._replicas.trainer = FlatTrainer(copy.deepcopy(self.model), self.lr, self.batch_size,
-                                                           output_layer=self.layers.output_layer)
+            replica = self._replicas.model = FlatModel(copy.deepcopy(self.model), self.lr, self.batch_size,
+                                                       output_layer=self.layers.output_layer)
         replica.lr, replica.batch_size = self.lr, self.batch_size
         return replica
 
@@ -307,29 +162,18 @@ class FlatTrainer:
         """Accuracy and mean cross-entropy of ``weights`` on (x, y).
 
         Batches of EVAL_BATCH, each on one thread (on CPU, shared out among
-        the ``workers`` threads), summed in order: the same bits at any thread count.
+        the worker threads), summed in order: the same bits at any thread count.
         """
         batches = [slice(start, start + EVAL_BATCH) for start in range(0, len(x), EVAL_BATCH)]
         if x.device.type == "cpu" and self._worker_count() > 1 and len(batches) > 1:
-            def score(rows: slice) -> tuple[int, float]:
-                return self._replica()._score(weights, x[rows], y[rows])
-
-            scores = self._on_workers(self._worker_count(), score, ((rows,) for rows in batches))()
+            scores = self.pool().map(lambda rows: self._replica().score(weights, x[rows], y[rows]), batches)
         else:
-            scores = [self._score(weights, x[rows], y[rows]) for rows in batches]
+            scores = [self.score(weights, x[rows], y[rows]) for rows in batches]
         correct, loss = 0, 0.0
         for batch_correct, batch_loss in scores:
             correct += batch_correct
             loss += batch_loss
         return correct / len(x), loss / len(x)
-
-    @torch.inference_mode()
-    def _score(self, weights: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple[int, float]:
-        """The correct predictions and the summed cross-entropy of ``weights`` on one batch."""
-        self.load(weights)
-        self.model.eval()
-        logits = self.model(_channels_last(x))
-        return (logits.argmax(1) == y).sum().item(), F.cross_entropy(logits, y, reduction="sum").item()
 
 
 class BatchedTrainer(FlatTrainer):

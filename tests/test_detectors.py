@@ -124,10 +124,20 @@ def test_detection_summary():
     assert flags.sum() == 2
 
 
-def test_gram_in_column_blocks_equals_one_float64_product():
-    updates = torch.randn(5, 1001)
-    blocked = detectors._gram(updates, block_bytes=8 * 5 * 100)  # 100 columns at a time: 11 blocks
-    torch.testing.assert_close(blocked, updates.double() @ updates.double().T, rtol=1e-13, atol=1e-12)
+def test_gram_in_float32_blocks_keeps_the_distances_digits(monkeypatch):
+    monkeypatch.setattr(detectors, "GRAM_COLUMNS", 100)
+    monkeypatch.setattr(detectors, "GRAM_JOB_COLUMNS", 300)  # 4 jobs of 3, 3, 3 and 2 blocks
+    torch.manual_seed(0)
+    base = torch.randn(1001)
+    updates = base + 0.1 * torch.randn(5, 1001)  # similar rows: distances 2% of the squared norms
+    exact = updates.double() @ updates.double().T
+    blocked = detectors.gram_matrix(updates)
+    assert blocked.dtype == torch.float64
+    torch.testing.assert_close(blocked, exact, rtol=0, atol=1e-7 * exact.diagonal().max().item())
+    distances = detectors._sq_distances(blocked)
+    torch.testing.assert_close(distances, torch.cdist(updates.double(), updates.double()) ** 2, rtol=1e-5, atol=0)
+    torch.testing.assert_close(detectors.gram_matrix(updates, map=lambda f, jobs: [f(j) for j in reversed(jobs)][::-1]),
+                               blocked, rtol=0, atol=0)  # the jobs' order of execution does not matter
 
 
 def test_statistics_from_precomputed_updates_are_the_same_bits():
@@ -138,3 +148,37 @@ def test_statistics_from_precomputed_updates_are_the_same_bits():
     computed, given = update_statistics(w, g, LAYERS), update_statistics(w, g, LAYERS, w - g)
     assert all(torch.equal(computed[name], given[name]) for name in computed)
     assert computed["max_abs_deviation"].shape == (len(w), len(LAYERS))
+
+
+def test_a_rounds_analysis_on_worker_threads_is_the_same_bits_as_on_one(monkeypatch):
+    from flsim import metrics
+    from flsim.workers import WorkerPool, intra_op_threads
+
+    monkeypatch.setattr(metrics, "COLUMN_CHUNK", 3)  # 7 parameters: means in 3 jobs
+    monkeypatch.setattr(detectors, "GRAM_COLUMNS", 2)
+    monkeypatch.setattr(detectors, "GRAM_JOB_COLUMNS", 4)
+    torch.manual_seed(2)
+    w, g = torch.randn(3 * metrics.ROW_CHUNK + 1, 7), torch.randn(7)  # statistics in 4 jobs
+    with intra_op_threads(1):
+        serial_stats = metrics.update_statistics(w, g, LAYERS)
+        serial_scores = detectors.score_all(w, g, LAYERS)
+    pool = WorkerPool(3)
+    try:
+        threaded_stats = metrics.update_statistics(w, g, LAYERS, map=pool.map)
+        threaded_scores = detectors.score_all(w, g, LAYERS, map=pool.map)
+    finally:
+        pool.shutdown()
+    assert all(torch.equal(threaded_stats[name], serial_stats[name]) for name in serial_stats)
+    assert all(torch.equal(threaded_scores[name], serial_scores[name]) for name in serial_scores)
+
+
+def test_the_worker_pool_returns_results_in_order_and_raises_a_jobs_error():
+    from flsim.workers import WorkerPool
+
+    pool = WorkerPool(2)
+    try:
+        assert pool.map(lambda k: (k, torch.get_num_threads()), range(5)) == [(k, 1) for k in range(5)]
+        with pytest.raises(ZeroDivisionError):
+            pool.map(lambda k: 1 / k, [1, 0, 2])
+    finally:
+        pool.shutdown()
