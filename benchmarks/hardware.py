@@ -2,7 +2,7 @@
 
 Each contestant runs in its own process (flsim's trainer tunes the process's
 memory allocator, which would speed up a plain loop in the same process):
-flsim's training (:meth:`flsim.train.FlatTrainer.train` on EPOCH_SAMPLES
+flsim's training (:meth:`flsim.flat.FlatModel.train` on EPOCH_SAMPLES
 samples, batch 64) or a plain PyTorch training loop on the same samples
 (``nn.Module``, ``torch.optim.SGD``, a pre-made batch per step: no
 DataLoader). Each trial measures the matmul throughput right before and after
@@ -18,7 +18,7 @@ import time
 import torch
 from torch.nn import functional as F
 
-from flsim.train import FlatTrainer
+from flsim.flat import FlatModel
 
 from . import common
 
@@ -38,7 +38,7 @@ def matmul_flops(n: int = 2048, repeats: int = 3, clock=time.perf_counter) -> fl
 
 
 def flsim_trainer(x, y):
-    trainer = FlatTrainer(common.initial_model(), common.LR, common.BATCH)
+    trainer = FlatModel(common.initial_model(), common.LR, common.BATCH)
     start = trainer.weights.clone()
     generator = torch.Generator().manual_seed(0)
     return lambda: trainer.train(start, x, y, 1, generator)

@@ -144,7 +144,7 @@ def output_bias_terms(trainer, start: torch.Tensor, x: torch.Tensor, y: torch.Te
     part, t = trainer.layers.output_bias, target_class
     terms = dict.fromkeys(BIAS_TERMS, 0.0)
     weights = start
-    order = torch.randperm(len(x), generator=generator).to(x.device)  # FlatTrainer.train's batches
+    order = torch.randperm(len(x), generator=generator).to(x.device)  # FlatModel.train's batches
     for batch in order.split(trainer.batch_size):
         xb, yb, pb = x[batch], y[batch], poisoned[batch]
         step = trainer.lr / len(batch)

@@ -228,7 +228,7 @@ class BatchedTrainer(FlatTrainer):
     def _positions(self, datasets, epochs, generators) -> torch.Tensor:
         """Each client's batches, as positions in the chunk's concatenated data; -1 pads.
 
-        The generator calls are those of :meth:`FlatTrainer.train`, so every
+        The generator calls are those of :meth:`flsim.flat.FlatModel.train`, so every
         client sees the same batches in the same order.
         """
         rows, offset = [], 0
@@ -299,7 +299,7 @@ def make_trainer(model: nn.Module, lr: float, batch_size: int, backend: str | No
     "auto" is sequential on CPU, where it trains a client per core (``workers``
     threads; None: torch's thread count at each round), and for models with
     buffers (BatchNorm); on CUDA it is otherwise the faster of the two, timed
-    on the first round. ``output_layer``: see :class:`FlatTrainer`.
+    on the first round. ``output_layer``: see :class:`flsim.flat.FlatModel`.
     """
     name = backend_name(next(model.parameters()).device, backend)
     if name == "auto" and any(t.is_floating_point() for t in model.buffers()):
