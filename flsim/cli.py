@@ -1,9 +1,10 @@
-"""Command line: ``flsim run key=value ... [--out DIR]`` (or ``python -m flsim run ...``)."""
+"""Command line: ``flsim run key=value ... [--out DIR] [--import MODULE]`` (or ``python -m flsim run ...``)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import sys
 import textwrap
 
@@ -38,7 +39,26 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--out", metavar="DIR", help="save the results (Parquet + config.json) in this new or "
                          "empty directory, or replace an earlier flsim result there")
     run_cmd.add_argument("--no-cache", action="store_true", help="recompute even if cached")
+    run_cmd.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                         help="import this module first (from the current directory, too), so that model= and "
+                         "aggregator= can name what it registers with flsim.register_model or "
+                         "flsim.register_aggregator; may be repeated")
     return parser
+
+
+class ImportFailed(Exception):
+    """A module named by --import could not be imported."""
+
+
+def _import_registrations(modules: list[str]) -> None:
+    """Imports the user's modules, which register models and rules as they load."""
+    if modules and "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")  # the current directory, as ``python -m`` has it
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as error:  # the user's code: any error it raises, named
+            raise ImportFailed(f"--import {module}: {type(error).__name__}: {error}") from error
 
 
 def _pairs(settings: list[str]) -> dict[str, str]:
@@ -54,6 +74,7 @@ def _pairs(settings: list[str]) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        _import_registrations(args.imports)
         config = Config.from_strings(_pairs(args.settings), base=Config.paper() if args.paper else Config())
         check_device(config.device)
         if args.out:
@@ -61,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         results = run(config, cache=not args.no_cache, progress=True)
         if args.out:
             saved = results.save(args.out)
-    except (ConfigError, DatasetNotFoundError, DestinationError) as error:
+    except (ConfigError, DatasetNotFoundError, DestinationError, ImportFailed) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     with pd.option_context("display.width", 120, "display.max_rows", None, "display.precision", 4):

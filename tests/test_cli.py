@@ -4,6 +4,7 @@ import sys
 import pandas as pd
 import pytest
 
+import flsim
 from flsim.cli import main
 from tests.conftest import TINY
 
@@ -77,3 +78,42 @@ def test_version_and_help_show_what_users_look_for(capsys):
     out = capsys.readouterr().out
     assert "malicious_data_rate=10: r: each attacker poisons positions 0, m*r" in out
     assert "samples_per_client=300: training images per client" in out
+
+
+MODULE = '''
+import flsim
+from torch import nn
+
+
+def tiny_mlp(input_shape, num_classes):
+    return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 16), nn.ReLU(), nn.Linear(16, num_classes))
+
+
+flsim.register_model("cli_tiny_mlp", tiny_mlp, version="1")
+'''
+
+
+def test_import_registers_a_users_model_for_the_run(tmp_path, monkeypatch, capsys):
+    before = dict(flsim.registry.REGISTRIES["model"])
+    (tmp_path / "my_models.py").write_text(MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".")])  # as an installed flsim script
+    try:
+        assert main(["run", *TINY_ARGS, "model=cli_tiny_mlp", "--import", "my_models", "--out", "out"]) == 0
+        assert pd.read_parquet(tmp_path / "out" / "output_bias.parquet")["class"].nunique() == 10
+        assert '"model": "cli_tiny_mlp"' in (tmp_path / "out" / "config.json").read_text()
+    finally:
+        flsim.registry.REGISTRIES["model"].clear()
+        flsim.registry.REGISTRIES["model"].update(before)
+        sys.modules.pop("my_models", None)
+
+
+def test_an_unimportable_module_and_an_unregistered_model_are_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--import", "no_such_module_here"]) == 2
+    assert "--import no_such_module_here: ModuleNotFoundError" in capsys.readouterr().err
+    (tmp_path / "broken.py").write_text("raise RuntimeError('my bug')\n")
+    assert main(["run", "--import", "broken"]) == 2
+    assert "--import broken: RuntimeError: my bug" in capsys.readouterr().err
+    assert main(["run", "model=cli_unregistered"]) == 2
+    assert "cli_unregistered" in capsys.readouterr().err
