@@ -124,8 +124,9 @@ def cosine_to_mean(weights: torch.Tensor, global_weights: torch.Tensor, layers: 
     Gram matrix G (``gram``, if known): u_k . mean = mean_j G_kj and |mean|^2 = the mean of G."""
     gram = _gram_of(weights, global_weights, gram)
     to_mean = gram.mean(1)
-    lengths = gram.diagonal().sqrt() * gram.mean().sqrt()
-    return 1 - to_mean / lengths.clamp_min(COSINE_EPS)
+    lengths = gram.diagonal().sqrt() * gram.mean().clamp_min(0).sqrt()
+    # Where the mean update cancels to rounding noise, the noise's share may exceed a cosine's range.
+    return 1 - (to_mean / lengths.clamp_min(COSINE_EPS)).clamp(-1, 1)
 
 
 def neups(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers) -> torch.Tensor:

@@ -182,3 +182,12 @@ def test_the_worker_pool_returns_results_in_order_and_raises_a_jobs_error():
             pool.map(lambda k: 1 / k, [1, 0, 2])
     finally:
         pool.shutdown()
+
+
+def test_cosine_to_mean_of_updates_that_cancel_stays_in_range():
+    torch.manual_seed(0)
+    a, b = torch.randn(2, 50)
+    w = torch.stack([a, b, -(a + b)])  # the mean update is zero; its squared length rounds below zero
+    assert detectors.gram_matrix(w).mean() < 0
+    scores = detectors.cosine_to_mean(w, torch.zeros(50), {"all": slice(0, 50)})
+    assert torch.isfinite(scores).all() and (scores >= 0).all() and (scores <= 2).all()
