@@ -73,7 +73,7 @@ def simulate(config: Config, progress: bool = False) -> Results:
     One seed drives the split, client choice, initialisation, batch order and noise.
     On CPU each client trains on one thread (the clients share torch's
     threads), the round's analysis runs in jobs of a fixed size on those
-    threads (:func:`analyse_round`), and the rest on one thread, so a config
+    threads (:func:`flsim.experiment.analyse_round`), and the rest on one thread, so a config
     gives the same bits whatever the thread count: in a notebook, in a sweep's
     worker process or on a Dask worker.
     """

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import nbformat
@@ -114,7 +115,27 @@ def test_papermill_example(where, arguments):
 
 @pytest.mark.parametrize("where, arguments", [(w, a) for w, kind, a in EXAMPLES if kind == "flsim"],
                          ids=lambda v: " ".join(v) if isinstance(v, list) else v)
-def test_flsim_run_example(where, arguments):
+def test_flsim_run_example(where, arguments, tmp_path, monkeypatch):
     options = cli._parser().parse_args(arguments)
-    flsim.Config.from_strings(cli._pairs(options.settings),
-                              base=flsim.Config.paper() if options.paper else flsim.Config())
+    registries = {kind: dict(registry) for kind, registry in flsim.registry.REGISTRIES.items()}
+    for module in options.imports:  # the module the README means: its registration example
+        (tmp_path / f"{module}.py").write_text(readme_registrations())
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        cli._import_registrations(options.imports)
+        flsim.Config.from_strings(cli._pairs(options.settings),
+                                  base=flsim.Config.paper() if options.paper else flsim.Config())
+    finally:
+        for kind, registry in flsim.registry.REGISTRIES.items():
+            registry.clear()
+            registry.update(registries[kind])
+        for module in options.imports:
+            sys.modules.pop(module, None)
+
+
+def readme_registrations() -> str:
+    """The README's example of registering a model and a rule, up to its run."""
+    readme = (ROOT / "README.md").read_text()
+    example = next(b.split("```", 1)[0] for b in readme.split("```python\n")[1:] if "register_model(" in b)
+    return example.split("\nresults = ")[0]
