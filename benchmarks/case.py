@@ -60,9 +60,9 @@ def flsim_rounds(clients, rounds: int, backend: str, batch: int = common.BATCH, 
         if hold_round:
             trained = trainer.train_clients(weights, clients, common.EPOCHS, generators, out=round_weights)
             if analyse:
-                everyone = np.arange(len(clients))
-                analyse_round(Round(round_, everyone, everyone < 0, clients, generators), trained, weights, trainer,
-                              round_updates)
+                honest = np.zeros(len(clients), dtype=bool)
+                analyse_round(Round(round_, np.arange(len(clients)), honest, clients, generators), trained, weights,
+                              trainer, round_updates)
             weights = fedavg(trained)
         else:
             chunks = trainer.stream_clients(weights, clients, common.EPOCHS, generators)

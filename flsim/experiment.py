@@ -120,7 +120,7 @@ def _simulate(config: Config, progress: bool, workers: int) -> Results:
 
 def analyse_round(round_: Round, weights: torch.Tensor, global_weights: torch.Tensor, trainer: FlatTrainer,
                   updates: torch.Tensor) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """A round's per-client tables (``Results.updates``, ``.biases``, ``.detection``): statistics per tensor,
+    """A round's per-client tables (``Results.updates``, ``.output_bias``, ``.detection``): statistics per tensor,
     output-bias deviations, detector scores.
 
     The updates w_k - global_weights are written once into ``updates`` (a matrix
