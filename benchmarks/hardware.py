@@ -19,22 +19,11 @@ import torch
 from torch.nn import functional as F
 
 from flsim.flat import FlatModel
+from flsim.hardware import matmul_flops
 
 from . import common
 
 EPOCH_SAMPLES = 640  # ten steps of batch 64
-
-
-def matmul_flops(n: int = 2048, repeats: int = 3, clock=time.perf_counter) -> float:
-    """fp32 FLOP/s of an n x n matrix product (2 n^3 FLOPs), the best of ``repeats``."""
-    a, b, c = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
-    torch.mm(a, b, out=c)
-    best = float("inf")
-    for _ in range(repeats):
-        start = clock()
-        torch.mm(a, b, out=c)
-        best = min(best, clock() - start)
-    return 2 * n ** 3 / best
 
 
 def flsim_trainer(x, y):

@@ -1,7 +1,11 @@
-"""Notebook smoke runs: papermill executes a chapter with tiny parameters, the test
-asserts the numbers the chapter glued, and nbval (lax mode) re-executes the
-executed notebook with an empty result cache, comparing the cells marked
-``# NBVAL_CHECK_OUTPUT`` (the deterministic ones)."""
+"""Notebook smoke runs: papermill executes a chapter with tiny parameters and the test
+asserts the numbers the chapter glued. For the cheapest chapters nbval (lax
+mode) then re-executes the executed notebook with an empty result cache,
+comparing the cells marked ``# NBVAL_CHECK_OUTPUT`` (the deterministic ones):
+the chapters all run one engine, so two suffice to catch a result that changes
+from run to run. A mistyped parameter is checked in this process, on papermill's
+own injected cell (:func:`parameter_check`); one chapter's test runs papermill's
+command line for it (:func:`papermill_cli`)."""
 
 from __future__ import annotations
 
@@ -15,6 +19,9 @@ from pathlib import Path
 import nbformat
 import papermill
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from papermill.iorw import load_notebook_node
+from papermill.parameterize import parameterize_notebook
 
 BOOK = Path(__file__).resolve().parents[2] / "book"
 GLUE_PREFIX = "application/papermill.record/"
@@ -62,14 +69,16 @@ def run_chapter(tmp_path):
     """Execute ``book/<name>.ipynb`` with ``parameters`` into ``tmp_path / "<name>.ipynb"``; return
     its glued values.
 
-    Then re-execute the output with nbval in lax mode and a fresh result cache.
+    With ``nbval=True``, then re-execute the output with nbval in lax mode and a fresh result cache.
     """
 
-    def run(name: str, **parameters) -> dict:
+    def run(name: str, nbval: bool = False, **parameters) -> dict:
         output = tmp_path / f"{name}.ipynb"
         papermill.execute_notebook(BOOK / f"{name}.ipynb", output, parameters=parameters,
                                    kernel_name="python3", cwd=str(BOOK), progress_bar=False)
         values = glued(nbformat.read(output, as_version=4))
+        if not nbval:
+            return values
         env = {**os.environ, "FLSIM_CACHE": str(tmp_path / "nbval-cache")}
         check = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
                                 str(output)], cwd=BOOK, env=env, capture_output=True, text=True)
@@ -85,3 +94,22 @@ def papermill_cli(name: str, tmp_path, *arguments: str) -> subprocess.CompletedP
     return subprocess.run([sys.executable, "-m", "papermill", str(BOOK / f"{name}.ipynb"),
                            str(tmp_path / f"{name}.ipynb"), *arguments, "--cwd", str(BOOK)],
                           capture_output=True, text=True, timeout=300)
+
+
+def parameter_check(name: str, **parameters) -> BaseException | None:
+    """What a papermill run of ``book/<name>.ipynb`` with ``parameters`` raises at the chapter's parameter
+    check (None: it passes), found without a kernel: papermill's own injection
+    (``parameterize_notebook``), then the chapter's cells up to ``notebook.check_parameters()`` run in a
+    fresh IPython shell of this process, with their input history as in a kernel."""
+    notebook = parameterize_notebook(load_notebook_node(str(BOOK / f"{name}.ipynb")), parameters,
+                                     kernel_name="python3")
+    shell = InteractiveShell.instance()
+    try:
+        for cell in (c for c in notebook.cells if c.cell_type == "code"):
+            result = shell.run_cell(cell.source, store_history=True, silent=False)
+            if "notebook.check_parameters()" in cell.source:
+                return result.error_in_exec
+            result.raise_error()
+        raise AssertionError(f"{name} has no cell calling notebook.check_parameters()")
+    finally:
+        InteractiveShell.clear_instance()

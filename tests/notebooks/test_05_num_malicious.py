@@ -6,8 +6,9 @@ import math
 import pytest
 
 from flsim import theory
+from flsim.notebook import ParameterError
 
-from .conftest import assert_reads_well, papermill_cli
+from .conftest import assert_reads_well, papermill_cli, parameter_check
 
 TINY = dict(num_clients=4, samples_per_client=80, num_rounds=2, eval_samples=200, server_share=0.05,
             num_malicious_values=[0, 2], seeds=[0])
@@ -33,16 +34,18 @@ def test_chapter_04(run_chapter, tmp_path):
     assert any(word in values["verdict"] for word in ("holds", "does not hold"))
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["-p", "num_malicious", "3"],
-     "this chapter has no parameter 'num_malicious' (did you mean 'num_malicious_values'?)"),
-    (["-p", "num_malicious_values", "3"],
-     "parameter num_malicious_values=3 should be like its default num_malicious_values=[0, 1, 2, 4] (list)"),
-])
-def test_a_mistyped_parameter_stops_the_run(tmp_path, arguments, message):
-    """papermill exits non-zero at the chapter's parameter check, before anything is trained, naming the
-    parameter (the intro's old example, -p num_malicious 3, was such a run)."""
-    run = papermill_cli("05_num_malicious", tmp_path, *arguments, "-p", "num_rounds", "2")
+def test_a_mistyped_parameter_stops_the_run():
+    """The chapter stops at its parameter check, before anything is trained, naming the parameter."""
+    error = parameter_check("05_num_malicious", num_malicious_values=3, num_rounds=2)
+    assert isinstance(error, ParameterError) and ("parameter num_malicious_values=3 should be like its default "
+                                                  "num_malicious_values=[0, 1, 2, 4] (list)" in str(error))
+
+
+def test_a_mistyped_parameter_stops_papermill(tmp_path):
+    """papermill's own command line exits non-zero at the chapter's parameter check, before anything is
+    trained, naming the parameter (the intro's old example, -p num_malicious 3, was such a run)."""
+    message = "this chapter has no parameter 'num_malicious' (did you mean 'num_malicious_values'?)"
+    run = papermill_cli("05_num_malicious", tmp_path, "-p", "num_malicious", "3", "-p", "num_rounds", "2")
     output = tmp_path / "05_num_malicious.ipynb"
     assert run.returncode != 0
     assert f"ParameterError: {message}" in run.stdout + run.stderr

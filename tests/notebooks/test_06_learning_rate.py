@@ -5,7 +5,9 @@ import math
 import nbformat
 import pytest
 
-from .conftest import assert_reads_well, papermill_cli
+from flsim.notebook import ParameterError
+
+from .conftest import assert_reads_well, parameter_check
 
 TINY = dict(num_clients=4, samples_per_client=80, num_rounds=2, eval_samples=200, server_share=0.05,
             lr_values=[0.01, 0.05], seeds=[0])
@@ -18,7 +20,7 @@ def shown(notebook, mime):
 
 
 def test_chapter_05(run_chapter, tmp_path):
-    values = run_chapter("06_learning_rate", **TINY)
+    values = run_chapter("06_learning_rate", nbval=True, **TINY)
     assert values["num_runs"] == 2 and values["num_values"] == 2 and values["num_tensors"] == 8
     assert values["lr_low"] == 0.01 and values["lr_high"] == 0.05
     assert values["dataset_name"] == "Fashion-MNIST"
@@ -44,13 +46,12 @@ def test_chapter_05(run_chapter, tmp_path):
     assert len(tables) == 6 and values["verdict"] in tables[-1]
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["-p", "lr", "0.1"], "this chapter has no parameter 'lr'; its parameters: dataset, "),
-    (["-p", "lr_values", "0.1"], "parameter lr_values=0.1 should be like its default "
-                                 "lr_values=[0.003, 0.01, 0.03, 0.1] (list)"),
+@pytest.mark.parametrize("parameters, message", [
+    (dict(lr=0.1), "this chapter has no parameter 'lr'; its parameters: dataset, "),
+    (dict(lr_values=0.1), "parameter lr_values=0.1 should be like its default "
+                          "lr_values=[0.003, 0.01, 0.03, 0.1] (list)"),
 ])
-def test_a_mistyped_parameter_stops_the_run(tmp_path, arguments, message):
-    """papermill exits non-zero at the parameter check, before anything is trained, naming the parameter."""
-    run = papermill_cli("06_learning_rate", tmp_path, *arguments)
-    assert run.returncode != 0
-    assert f"ParameterError: {message}" in run.stdout + run.stderr
+def test_a_mistyped_parameter_stops_the_run(parameters, message):
+    """The chapter stops at its parameter check, before anything is trained, naming the parameter."""
+    error = parameter_check("06_learning_rate", **parameters)
+    assert isinstance(error, ParameterError) and message in str(error)
