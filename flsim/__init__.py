@@ -15,8 +15,10 @@ from .data import DatasetNotFoundError  # noqa: E402
 from .experiment import run, simulate  # noqa: E402
 from .federation import Federation, setup  # noqa: E402
 from .models import register_model  # noqa: E402
+from .panels import panel, panel_configs  # noqa: E402
 from .results import DestinationError, Results, ResultsError  # noqa: E402
 from .sweep import sweep  # noqa: E402
 
 __all__ = ["CacheWarning", "Config", "ConfigError", "DatasetNotFoundError", "DestinationError", "Federation",
-           "Results", "ResultsError", "register_aggregator", "register_model", "run", "setup", "simulate", "sweep"]
+           "Results", "ResultsError", "panel", "panel_configs", "register_aggregator", "register_model", "run", "setup",
+           "simulate", "sweep"]

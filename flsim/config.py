@@ -76,6 +76,10 @@ class Config:
     semantic_indices: tuple[int, ...] | None = _field(None, "attack='semantic': training-set indices of your own "
                                                             "backdoor images, instead of a named semantic_set "
                                                             "(on the command line: 1,5,9)")
+    excluded_indices: tuple[int, ...] | None = _field(None, "training-set indices no party holds, besides the "
+                                                            "semantic backdoor's own images (flsim.panel sets "
+                                                            "the union of its backdoors' images, so that all "
+                                                            "its members share one honest cohort)")
     target_class: int = _field(2, "the class the backdoor makes the model predict")
     num_malicious: int = _field(1, "attacking clients: clients 0 .. num_malicious-1")
     malicious_data_rate: int = _field(10, "r: each attacker poisons positions 0, m*r, 2*m*r, ... of its data "
@@ -116,8 +120,10 @@ class Config:
     def __post_init__(self) -> None:
         if isinstance(self.data_dir, os.PathLike):
             object.__setattr__(self, "data_dir", os.fspath(self.data_dir))
-        if isinstance(self.semantic_indices, (list, range)) or _is_array(self.semantic_indices):
-            object.__setattr__(self, "semantic_indices", tuple(self.semantic_indices))
+        for name in ("semantic_indices", "excluded_indices"):
+            value = getattr(self, name)
+            if isinstance(value, (list, range)) or _is_array(value):
+                object.__setattr__(self, name, tuple(value.tolist() if _is_array(value) else value))
         if isinstance(self.dataset, str):
             spelled = self.dataset.lower().replace("-", "").replace("_", "").replace(" ", "")
             object.__setattr__(self, "dataset", DATASET_ALIASES.get(spelled, self.dataset))
@@ -175,6 +181,7 @@ class Config:
         shape, classes = DATASET_SHAPES[self.dataset]
         settings["model"] = models.identity(models.MODELS.entry(self.model), shape, classes)
         settings["aggregator"] = aggregator_identity(self.aggregator)
+        settings["excluded_indices"] = sorted(self.excluded_indices or ())  # a set: () and None alike
         settings["device"] = device_kind(self.device)
         settings["backend"] = backend_name(settings["device"])
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
@@ -316,6 +323,8 @@ def _check_registered(c: Config) -> None:
 def _check_semantic(c: Config) -> None:
     if c.semantic_indices is not None:
         _check_indices(c)
+    if c.excluded_indices is not None:
+        _check_training_indices("excluded_indices", c.excluded_indices, c.dataset)
     if c.attack != "semantic":
         return
     from .attacks import SEMANTIC_SETS  # late import: attacks needs no config
@@ -330,7 +339,7 @@ def _check_semantic(c: Config) -> None:
 
 
 def _check_indices(c: Config) -> None:
-    indices, train = c.semantic_indices, DATASET_SIZES[c.dataset][0]
+    indices = c.semantic_indices
     if c.attack != "semantic":
         raise ConfigError(f"semantic_indices are the images of a semantic backdoor: they need attack='semantic', "
                           f"got attack={c.attack!r}")
@@ -338,12 +347,17 @@ def _check_indices(c: Config) -> None:
         raise ConfigError(f"give semantic_set or semantic_indices, not both (semantic_set={c.semantic_set!r})")
     if not indices:
         raise ConfigError("semantic_indices must name at least one training image, got ()")
+    _check_training_indices("semantic_indices", indices, c.dataset)
+
+
+def _check_training_indices(name: str, indices: tuple, dataset: str) -> None:
+    train = DATASET_SIZES[dataset][0]
     wrong = [i for i in indices if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < train]
     if wrong:
-        raise ConfigError(f"semantic_indices must be integers from 0 to {train - 1} (the training images of "
-                          f"{c.dataset}), got {wrong[0]!r}")
+        raise ConfigError(f"{name} must be integers from 0 to {train - 1} (the training images of "
+                          f"{dataset}), got {wrong[0]!r}")
     if len(set(indices)) != len(indices):
-        raise ConfigError("semantic_indices must not repeat an index")
+        raise ConfigError(f"{name} must not repeat an index")
 
 
 def _check_defence(c: Config) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ from . import detectors
 from .aggregators import Aggregation, fedavg_streamed
 from .cache import load_cached, store
 from .config import Config
-from .federation import Round, build
+from .federation import Federation, Round, build
 from .flat import round_matrix
 from .layout import Layers
 from .metrics import ROW_CHUNK, STATISTICS, chunks, output_bias_deviation, update_statistics
@@ -83,18 +84,37 @@ def simulate(config: Config, progress: bool = False) -> Results:
 
 
 def _simulate(config: Config, progress: bool, workers: int) -> Results:
-    federation = build(config, workers)
+    return simulate_rounds(build(config, workers), progress)
+
+
+@dataclass
+class TrainedRound:
+    """A round whose clients were trained elsewhere (:func:`flsim.panel`): its clients and their weights
+    as trained, before any attacker rewrites its row, and its share of the training's seconds."""
+
+    round: Round
+    weights: torch.Tensor
+    seconds: float
+
+
+def simulate_rounds(federation: Federation, progress: bool = False, first: TrainedRound | None = None) -> Results:
+    """:func:`simulate`'s rounds on a federation :func:`flsim.federation.build` made; ``first``: round 1
+    with its clients already trained, the same bits as training them here (:func:`flsim.panel`)."""
+    config = federation.config
     trainer, server, global_weights = federation.trainer, federation.server, federation.global_weights
     start = time.perf_counter()
     rounds = [dict(round=0, **federation.evaluate(global_weights),
                    seconds=federation.pretraining_seconds + time.perf_counter() - start)]
     updates, biases, detection, defence = [], [], [], []
     holds_round = config.record == "clients"  # else FedAvg sums the clients as they finish (chunk by chunk)
+    if first is not None and not holds_round:
+        raise ValueError("a round trained elsewhere needs record='clients'")
     round_weights = round_matrix(config.num_chosen, global_weights) if holds_round else None  # reused: see its doc
     round_updates = round_matrix(config.num_chosen, global_weights) if holds_round else None  # w_k - global
     for number in tqdm(range(1, config.num_rounds + 1), desc="rounds", disable=not progress):
         start = time.perf_counter()
-        round_ = federation.round(number)
+        given = first if number == 1 and first is not None else None
+        round_ = given.round if given else federation.round(number)
 
         def submitted(weights: torch.Tensor, rows: slice = slice(None), origin=global_weights) -> torch.Tensor:
             """What the clients of ``rows`` submit: the attackers' rows rewritten (``origin``: this round's start)."""
@@ -102,8 +122,13 @@ def _simulate(config: Config, progress: bool, workers: int) -> Results:
                                        trainer.layers, lambda client: federation.train_clean(client, number, origin))
 
         if holds_round:
-            weights = submitted(trainer.train_clients(global_weights, round_.datasets, config.local_epochs,
-                                                      round_.orders, out=round_weights))
+            if given:
+                trained = round_weights[:len(round_.chosen)].copy_(given.weights)
+                start -= given.seconds
+            else:
+                trained = trainer.train_clients(global_weights, round_.datasets, config.local_epochs, round_.orders,
+                                                out=round_weights)
+            weights = submitted(trained)
             tables = analyse_round(round_, weights, global_weights, trainer, round_updates[:len(weights)])
             aggregation = server.aggregate(weights, global_weights, round_.chosen)
             global_weights = aggregation.weights.clone()  # may be a row of round_weights (Krum), overwritten next round

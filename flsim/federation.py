@@ -138,26 +138,41 @@ def setup(config: Config) -> Federation:
         return build(config, workers)
 
 
-def build(config: Config, workers: int) -> Federation:
-    """:func:`setup`, on the calling thread's torch threads; the clients train on ``workers`` threads."""
+def build(config: Config, workers: int, cohort: Federation | None = None) -> Federation:
+    """:func:`setup`, on the calling thread's torch threads; the clients train on ``workers`` threads.
+
+    ``cohort``: a federation whose config differs from ``config`` only in its attack, on the same
+    honest pool (a panel's, :func:`flsim.panel`): its data split, model, trainer and pre-trained
+    server model are taken as they are, the bits building them again would give, and only the
+    attack's parts are built.
+    """
     device = check_device(config.device)
-    dataset = data.load(config.dataset, config.data_dir)
+    dataset = cohort.dataset if cohort else data.load(config.dataset, config.data_dir)
     backdoor = make_backdoor(config.attack, dataset, config.target_class, config.semantic_set, config.trigger_parts,
                              config.semantic_indices)
-    server_data, clean_data, poisoned_data = _client_data(config, dataset, backdoor, device)
-    test = tuple(t[: config.eval_samples].to(device) for t in (dataset.test_x, dataset.test_y))
+    server_data, clean_data = (cohort.server_data, cohort.clean_data) if cohort else _split(config, dataset, backdoor,
+                                                                                             device)
+    poisoned_data = [_poisoned(config, backdoor, *clean_data[client], client) for client in range(config.attackers)]
+    test = cohort.test if cohort else tuple(t[: config.eval_samples].to(device)
+                                            for t in (dataset.test_x, dataset.test_y))
     backdoor_test = (tuple(t[: config.eval_samples].to(device) for t in (backdoor.eval_x, backdoor.eval_y))
                      if backdoor is not None else None)
-    spec = MODELS.entry(config.model)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derived_seed(config.seed, 2))
-        model = spec.build(dataset.input_shape, dataset.num_classes).to(device)
-    trainer = make_trainer(model, config.lr, config.batch_size, workers=workers,  # backend: $FLSIM_BACKEND or auto
-                           output_layer=spec.output_layer)
+    if cohort:
+        trainer = cohort.trainer
+    else:
+        spec = MODELS.entry(config.model)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derived_seed(config.seed, 2))
+            model = spec.build(dataset.input_shape, dataset.num_classes).to(device)
+        trainer = make_trainer(model, config.lr, config.batch_size, workers=workers,  # backend: $FLSIM_BACKEND or auto
+                               output_layer=spec.output_layer)
     server = Server(config, trainer.layers, torch.Generator().manual_seed(derived_seed(config.seed, 5)))
     federation = Federation(config, dataset, backdoor, server_data, clean_data, poisoned_data, test, backdoor_test,
                             trainer, server, trainer.weights.clone(), trainer.weights, 0.0,
                             np.random.default_rng(derived_seed(config.seed, 3)))
+    if cohort:
+        federation.initial_weights, federation.global_weights = cohort.initial_weights, cohort.global_weights
+        return federation
     start = time.perf_counter()
     federation.global_weights = trainer.train(federation.initial_weights.clone(), *server_data, config.local_epochs,
                                               federation.batch_order(0, 0))
@@ -165,20 +180,24 @@ def build(config: Config, workers: int) -> Federation:
     return federation
 
 
-def _client_data(config: Config, dataset: data.Dataset, backdoor: Backdoor | None, device: torch.device):
-    """The server's data, each client's clean (x, y), and the poisoned (x, y) of the first ``attackers``."""
+def _split(config: Config, dataset: data.Dataset, backdoor: Backdoor | None, device: torch.device):
+    """The server's data and each client's clean (x, y), from the pool without the backdoor's images and
+    ``config.excluded_indices``."""
     pool = torch.arange(len(dataset.train_y))
     if backdoor is not None:
         pool = pool[~torch.isin(pool, backdoor.excluded)]
+    if config.excluded_indices:
+        pool = pool[~torch.isin(pool, torch.tensor(config.excluded_indices))]
     rng = np.random.default_rng(derived_seed(config.seed, 1))
     server, clients = partition.split(
         dataset.train_y[pool], config.num_clients, config.partition, config.dirichlet_alpha,
         config.server_share, config.samples_per_client, rng)
-    parties, poisoned = [], []
-    for client, positions in enumerate([server, *clients], start=-1):
-        x, y = dataset.train_x[pool[positions]], dataset.train_y[pool[positions]]
-        if 0 <= client < config.attackers:
-            px, py = backdoor.poison(x, y, config.attackers, config.malicious_data_rate, attacker=client)
-            poisoned.append((px.to(device), py.to(device)))
-        parties.append((x.to(device), y.to(device)))
-    return parties[0], parties[1:], poisoned
+    parties = [tuple(t[pool[positions]].to(device) for t in (dataset.train_x, dataset.train_y))
+               for positions in [server, *clients]]
+    return parties[0], parties[1:]
+
+
+def _poisoned(config: Config, backdoor: Backdoor, x: torch.Tensor, y: torch.Tensor, attacker: int) -> Data:
+    """An attacker's data: its clean (x, y) poisoned at the paper's positions."""
+    px, py = backdoor.poison(x.cpu(), y.cpu(), config.attackers, config.malicious_data_rate, attacker=attacker)
+    return px.to(x.device), py.to(x.device)

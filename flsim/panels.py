@@ -1,0 +1,122 @@
+"""Panels: several attackers facing one honest cohort, whose training is shared (chapter 4's map).
+
+Configs that differ only in their attack (``ATTACK_FIELDS``) and their number of
+rounds, on the same honest pool, start from the same federation: the same split,
+pre-trained server model and round-1 honest clients. :func:`panel` builds that
+federation once, trains round 1's honest clients once and every member's
+attackers beside them, then runs each member's rounds on its own. Each member's
+Results are the bits ``flsim.run(member)`` gives (``tests/test_panel.py``) and are
+cached under its key, so a panel is a faster way to compute its members, not a
+different experiment.
+
+The pool is where a panel differs from separate runs: a semantic backdoor keeps
+its own images out of the honest clients' data, so a panel's members keep out the
+images of all its semantic backdoors (``Config.excluded_indices``, which
+:func:`panel_configs` sets).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from . import attacks
+from .cache import load_cached, store
+from .config import Config, ConfigError, device_kind
+from .experiment import TrainedRound, simulate, simulate_rounds
+from .federation import Federation, build
+from .results import Results
+from .train import backend_name
+from .workers import intra_op_threads
+
+ATTACK_FIELDS = ("attack", "semantic_set", "semantic_indices", "target_class", "malicious_data_rate",
+                 "trigger_parts", "attack_scale", "attack_norm_bound", "adaptive")
+_FREE = (*ATTACK_FIELDS, "num_rounds", "excluded_indices", "data_dir")  # may differ between members
+
+
+def panel_configs(base: Config, variants: list[dict]) -> list[Config]:
+    """``base`` with each of ``variants`` (attack fields, e.g. ``dict(attack="trigger")``), all on one
+    pool: ``excluded_indices`` holds the images of every semantic backdoor among them (and base's own)."""
+    members = [base.replace(**variant) for variant in variants]
+    excluded = set(base.excluded_indices or ()).union(*(_backdoor_images(c) for c in [base, *members]))
+    return [c.replace(excluded_indices=tuple(sorted(excluded)) or None) for c in members]
+
+
+def panel(configs: list[Config], progress: bool = False) -> list[Results]:
+    """Results of ``configs``, in order, each the bits ``flsim.run(config)`` gives; those not in the
+    result cache share their federation and round 1's honest clients (module docstring).
+
+    The configs may differ only in ``ATTACK_FIELDS`` and ``num_rounds``, on the same pool
+    (:func:`panel_configs` makes such configs); ConfigError names the field that differs. Where
+    nothing can be shared bit for bit (``record="rounds"``, the batched backend on a GPU) the
+    members run one by one.
+    """
+    configs = list(configs)
+    _check_members(configs)
+    results = [load_cached(c) for c in configs]
+    missing = list({c.key(): c for c, r in zip(configs, results) if r is None}.values())
+    if missing:
+        workers = torch.get_num_threads()
+        with intra_op_threads(1):
+            done = {r.config.key(): r for r in _compute(missing, workers, progress)}
+        for result in done.values():
+            store(result)
+        results = [r if r is not None else done[c.key()] for c, r in zip(configs, results)]
+    return results
+
+
+def _compute(configs: list[Config], workers: int, progress: bool) -> list[Results]:
+    first = configs[0]
+    if backend_name(device_kind(first.device)) != "sequential" or first.record != "clients":
+        return [simulate(c, progress) for c in configs]  # a batched round's bits depend on its batch
+    start = time.perf_counter()
+    cohort = build(first, workers)
+    members = [cohort, *(build(c, workers, cohort=cohort) for c in configs[1:])]
+    share = (time.perf_counter() - start) / len(members)  # building and pre-training, shared alike
+    firsts = _first_rounds(members)
+    results = []
+    for member, first in zip(members, firsts):
+        member.pretraining_seconds = share
+        results.append(simulate_rounds(member, progress, first))
+    return results
+
+
+def _first_rounds(members: list[Federation]) -> list[TrainedRound]:
+    """Round 1 of every member, trained in one call: each honest client once, each member's attackers."""
+    rounds = [m.round(1) for m in members]
+    jobs = {}  # (client, None) for a clean client, (client, member) for an attacker: its data and batch order
+    rows = []
+    for index, round_ in enumerate(rounds):
+        keys = [(int(c), index if attacks else None) for c, attacks in zip(round_.chosen, round_.malicious)]
+        for key, dataset, order in zip(keys, round_.datasets, round_.orders):
+            jobs.setdefault(key, (dataset, order))
+        rows.append([list(jobs).index(key) for key in keys])
+    start = time.perf_counter()
+    cohort = members[0]
+    trained = cohort.trainer.train_clients(cohort.global_weights, [d for d, _ in jobs.values()],
+                                           cohort.config.local_epochs, [o for _, o in jobs.values()])
+    seconds = (time.perf_counter() - start) / len(members)
+    return [TrainedRound(round_, trained[index], seconds) for round_, index in zip(rounds, rows)]
+
+
+def _backdoor_images(config: Config) -> set[int]:
+    """The training images ``config``'s backdoor keeps out of the honest pool."""
+    if config.attack != "semantic":
+        return set()
+    return set(attacks.semantic_indices(config.dataset, config.semantic_set, config.semantic_indices))
+
+
+def _check_members(configs: list[Config]) -> None:
+    first = configs[0]
+    shared = {k: v for k, v in first.to_dict().items() if k not in _FREE}
+    for config in configs[1:]:
+        for name, value in shared.items():
+            if getattr(config, name) != value:
+                raise ConfigError(f"a panel's configs may differ only in their attack ({', '.join(ATTACK_FIELDS)}) "
+                                  f"and num_rounds; {name} is {value!r} in the first and {getattr(config, name)!r} "
+                                  "in another")
+    pools = {frozenset(_backdoor_images(c) | set(c.excluded_indices or ())) for c in configs}
+    if len(pools) > 1:
+        raise ConfigError("a panel's configs keep different images out of the honest pool: set excluded_indices "
+                          "to the union of their semantic backdoors' images (flsim.panel_configs does)")
