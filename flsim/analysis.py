@@ -269,8 +269,8 @@ def regime(config) -> str:
 
 
 def first_rounds(results, rounds: int):
-    """``results`` with every table cut to rounds 0..``rounds`` (chapter 4 reads every run of its map
-    over the same first rounds; a run's first rounds do not depend on how many follow)."""
+    """``results`` with every table cut to rounds 0..``rounds`` (chapter 4 reads the paper's run in round 1,
+    as its map's other points; a run's first rounds do not depend on how many follow)."""
     cut = {name: table[table["round"] <= rounds] if "round" in table else table
            for name, table in vars(results).items() if isinstance(table, pd.DataFrame)}
     return dataclasses.replace(results, **cut)
