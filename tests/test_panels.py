@@ -72,3 +72,14 @@ def test_excluded_indices_are_checked_and_hashed_as_a_set(tiny_config):
     assert tiny_config.replace(excluded_indices=(5, 3)).key() == tiny_config.replace(excluded_indices=[3, 5]).key()
     assert tiny_config.replace(excluded_indices=()).key() == tiny_config.key()
     assert tiny_config.replace(excluded_indices=(3,)).key() != tiny_config.key()
+
+
+def test_the_readme_example_runs_and_its_members_share_one_pool():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = next(b for b in readme.split("```python")[1:] if "flsim.panel(" in b).split("```")[0]
+    scope = {"flsim": flsim}
+    exec(compile(block, "<README.md panel example>", "exec"), scope)
+    assert [r.config for r in scope["results"]] == scope["members"]
+    assert len({c.excluded_indices for c in scope["members"]}) == 1
