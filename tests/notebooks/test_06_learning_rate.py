@@ -20,7 +20,7 @@ def shown(notebook, mime):
 
 
 def test_chapter_05(run_chapter, tmp_path):
-    values = run_chapter("06_learning_rate", nbval=True, **TINY)
+    values = run_chapter("06_learning_rate", **TINY)
     assert values["num_runs"] == 2 and values["num_values"] == 2 and values["num_tensors"] == 8
     assert values["lr_low"] == 0.01 and values["lr_high"] == 0.05
     assert values["dataset_name"] == "Fashion-MNIST"

@@ -20,7 +20,7 @@ def shown(notebook, mime):
 
 
 def test_chapter_06(run_chapter, tmp_path):
-    values = run_chapter("07_malicious_data_rate", **TINY)
+    values = run_chapter("07_malicious_data_rate", nbval=True, **TINY)
     assert values["num_runs"] == 2 and values["num_values"] == 2 and values["samples"] == 80
     assert values["num_tensors"] == 8 and values["dataset_name"] == "Fashion-MNIST"
     assert values["dose"] == "r = 2: 40, r = 10: 8"  # positions 0, r, 2r, ... of 80
