@@ -2,7 +2,7 @@
 
 Configs that differ only in their attack (``ATTACK_FIELDS``) and their number of
 rounds, on the same honest pool, start from the same federation: the same split,
-pre-trained server model and round-1 honest clients. :func:`panel` builds that
+pre-trained server model and round-1 honest clients. :func:`flsim.panel` builds that
 federation once, trains round 1's honest clients once and every member's
 attackers beside them, then runs each member's rounds on its own. Each member's
 Results are the bits ``flsim.run(member)`` gives (``tests/test_panel.py``) and are
@@ -12,7 +12,7 @@ different experiment.
 The pool is where a panel differs from separate runs: a semantic backdoor keeps
 its own images out of the honest clients' data, so a panel's members keep out the
 images of all its semantic backdoors (``Config.excluded_indices``, which
-:func:`panel_configs` sets).
+:func:`flsim.panel_configs` sets).
 """
 
 from __future__ import annotations
