@@ -86,12 +86,14 @@ def _first_rounds(members: list[Federation]) -> list[TrainedRound]:
     """Round 1 of every member, trained in one call: each honest client once, each member's attackers."""
     rounds = [m.round(1) for m in members]
     jobs = {}  # (client, None) for a clean client, (client, member) for an attacker: its data and batch order
+    position = {}  # each job's row in the trained matrix
     rows = []
     for index, round_ in enumerate(rounds):
         keys = [(int(c), index if attacks else None) for c, attacks in zip(round_.chosen, round_.malicious)]
         for key, dataset, order in zip(keys, round_.datasets, round_.orders):
-            jobs.setdefault(key, (dataset, order))
-        rows.append([list(jobs).index(key) for key in keys])
+            if key not in jobs:
+                jobs[key], position[key] = (dataset, order), len(jobs)
+        rows.append([position[key] for key in keys])
     start = time.perf_counter()
     cohort = members[0]
     trained = cohort.trainer.train_clients(cohort.global_weights, [d for d, _ in jobs.values()],
