@@ -1,4 +1,9 @@
-"""Datasets as in-memory tensors, read through torchvision's dataset classes.
+"""Datasets as in-memory tensors, in torchvision's on-disk formats.
+
+MNIST and Fashion-MNIST are read from their IDX files here (torchvision's own
+reader gives the same tensors, ``tests/test_data.py``): importing torchvision
+takes seconds, which every chapter's kernel and every sweep worker would pay.
+CIFAR-10 and every download go through torchvision's dataset classes.
 
 Look-up order for every dataset:
 
@@ -16,25 +21,31 @@ from __future__ import annotations
 
 import functools
 import gzip
+import math
 import os
 import shutil
+import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
 import torch
-import torchvision
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
-_TORCHVISION = {
-    "fashion_mnist": torchvision.datasets.FashionMNIST,
-    "mnist": torchvision.datasets.MNIST,
-    "cifar10": torchvision.datasets.CIFAR10,
+DATASETS = ("fashion_mnist", "mnist", "cifar10")
+# The IDX datasets: torchvision's folder for them and its class names.
+_IDX_FOLDERS = {"fashion_mnist": "FashionMNIST", "mnist": "MNIST"}
+_IDX_CLASSES = {
+    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"),
+    "mnist": ("0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six", "7 - seven",
+              "8 - eight", "9 - nine"),
 }
+Split = tuple[torch.Tensor, torch.Tensor]  # images as stored (uint8), labels
 _HOW_TO_GET = {
     "fashion_mnist": "run `apt-get install dataset-fashion-mnist`, or run once with internet access",
     "mnist": "run once with internet access (torchvision downloads it), or copy MNIST/raw/ into the data directory",
@@ -78,49 +89,76 @@ def load(name: str, root: str | os.PathLike | None = None, download: bool = True
     Loaded datasets are kept for the life of the process, so a sweep reads the
     files once.
     """
-    if name not in _TORCHVISION:
-        raise ValueError(f"dataset={name!r} is not allowed; choose one of {', '.join(map(repr, _TORCHVISION))}")
+    if name not in DATASETS:
+        raise ValueError(f"dataset={name!r} is not allowed; choose one of {', '.join(map(repr, DATASETS))}")
     return _load(name, data_dir(root).resolve(), download)
 
 
 @functools.lru_cache(maxsize=4)
 def _load(name: str, root: Path, download: bool) -> Dataset:
     looked = [str(root)]
-    splits = _read(name, root)
-    if splits is None and name == "fashion_mnist":
+    read = _read(name, root)
+    if read is None and name == "fashion_mnist":
         looked.append(str(DEBIAN_FASHION_MNIST))
         if _unpack_debian_files(root):
-            splits = _read(name, root)
-    if splits is None and download:
+            read = _read(name, root)
+    if read is None and download:
         looked.append("torchvision download")
         try:
-            splits = [_TORCHVISION[name](root, train=train, download=True) for train in (True, False)]
+            read = _from_torchvision(name, root, download=True)
         except Exception as error:  # no network, mirror down, ...: report below
             looked[-1] += f" ({type(error).__name__}: {error})"
-    if splits is None:
+    if read is None:
         raise DatasetNotFoundError(
             f"dataset {name!r} not found; looked in: {'; '.join(looked)}. To get it: {_HOW_TO_GET[name]}."
         )
-    (train_x, train_y), (test_x, test_y) = (_as_tensors(split) for split in splits)
-    return Dataset(name, train_x, train_y, test_x, test_y, tuple(splits[0].classes))
+    train, test, classes = read
+    return Dataset(name, *_as_tensors(*train), *_as_tensors(*test), classes)
 
 
-def _read(name: str, root: Path):
+def _read(name: str, root: Path) -> tuple[Split, Split, tuple[str, ...]] | None:
+    """The train and test splits and the class names found in ``root``, or None."""
+    if name in _IDX_FOLDERS:
+        raw = root / _IDX_FOLDERS[name] / "raw"
+        if not all((raw / f).is_file() for f in MNIST_FILES):
+            return None
+        train_x, train_y, test_x, test_y = (read_idx(raw / f) for f in MNIST_FILES)
+        return (train_x, train_y), (test_x, test_y), _IDX_CLASSES[name]
     try:
-        return [_TORCHVISION[name](root, train=train, download=False) for train in (True, False)]
+        return _from_torchvision(name, root, download=False)
     except RuntimeError:  # torchvision: "Dataset not found" (or corrupted)
         return None
 
 
-def _as_tensors(split) -> tuple[torch.Tensor, torch.Tensor]:
-    images = torch.as_tensor(split.data)
+def _from_torchvision(name: str, root: Path, download: bool) -> tuple[Split, Split, tuple[str, ...]]:
+    import torchvision  # here, not at the top: only CIFAR-10 and downloads need it
+
+    kind = {"fashion_mnist": torchvision.datasets.FashionMNIST, "mnist": torchvision.datasets.MNIST,
+            "cifar10": torchvision.datasets.CIFAR10}[name]
+    train, test = (kind(root, train=train, download=download) for train in (True, False))
+    return *((torch.as_tensor(s.data), torch.as_tensor(s.targets)) for s in (train, test)), tuple(train.classes)
+
+
+def read_idx(path: Path) -> torch.Tensor:
+    """An IDX file of unsigned bytes (MNIST's format): a magic number (0x08 for ubyte, then the number of
+    dimensions), the big-endian size of each dimension, the bytes."""
+    data = path.read_bytes()
+    if len(data) < 4 or data[:2] != b"\0\0" or data[2] != 0x08 or not 1 <= data[3] <= 3:
+        raise ValueError(f"{path} is not an IDX file of unsigned bytes")
+    ndim = data[3]
+    shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+    if len(data) != 4 + 4 * ndim + math.prod(shape):
+        raise ValueError(f"{path} holds {len(data)} bytes, not the {4 + 4 * ndim + math.prod(shape)} its header "
+                         f"gives for {shape}: truncated or damaged; delete it to unpack or download it again")
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8, offset=4 + 4 * ndim).view(shape)
+
+
+def _as_tensors(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if images.ndim == 3:  # MNIST-style N x H x W
         images = images.unsqueeze(1)
     else:  # CIFAR-style N x H x W x C
         images = images.permute(0, 3, 1, 2)
-    x = images.contiguous().float().div_(255.0)
-    y = torch.as_tensor(split.targets, dtype=torch.int64)
-    return x, y
+    return images.contiguous().float().div_(255.0), labels.to(torch.int64)
 
 
 def _unpack_debian_files(root: Path) -> bool:

@@ -18,6 +18,7 @@ from .aggregators import Server
 from .attacks import Backdoor, make_backdoor
 from .config import Config, ConfigError, device_kind
 from .models import MODELS
+from .pretraining import pretrain
 from .train import FlatTrainer, make_trainer
 from .workers import intra_op_threads
 
@@ -76,7 +77,7 @@ class Federation:
 
     def batch_order(self, round_: int, party: int) -> torch.Generator:
         """The generator of a party's batch order in a round; party 0 is the server, client c is party c + 1."""
-        return torch.Generator().manual_seed(derived_seed(self.config.seed, 4, round_, party))
+        return torch.Generator().manual_seed(batch_order_seed(self.config, round_, party))
 
     def round(self, number: int) -> Round:
         """Round ``number``'s clients, data and batch orders. The client choice is drawn from one generator,
@@ -102,6 +103,11 @@ class Federation:
         main = self.trainer.evaluate(weights, *self.test)
         back = self.trainer.evaluate(weights, *self.backdoor_test) if self.backdoor is not None else (np.nan, np.nan)
         return dict(main_accuracy=main[0], main_loss=main[1], backdoor_accuracy=back[0], backdoor_loss=back[1])
+
+
+def batch_order_seed(config: Config, round_: int, party: int) -> int:
+    """The seed of a party's batch order in a round (:meth:`Federation.batch_order`)."""
+    return derived_seed(config.seed, 4, round_, party)
 
 
 def attacks_in(config: Config, round_: int) -> bool:
@@ -174,8 +180,8 @@ def build(config: Config, workers: int, cohort: Federation | None = None) -> Fed
         federation.initial_weights, federation.global_weights = cohort.initial_weights, cohort.global_weights
         return federation
     start = time.perf_counter()
-    federation.global_weights = trainer.train(federation.initial_weights.clone(), *server_data, config.local_epochs,
-                                              federation.batch_order(0, 0))
+    federation.global_weights = pretrain(trainer, federation.initial_weights, *server_data, config.local_epochs,
+                                         batch_order_seed(config, 0, 0))
     federation.pretraining_seconds = time.perf_counter() - start
     return federation
 

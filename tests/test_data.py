@@ -2,6 +2,8 @@
 
 import pickle
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -73,6 +75,39 @@ def test_fashion_mnist_from_the_debian_package(tmp_path):
     assert dataset.classes[0] == "T-shirt/top" and dataset.classes[2] == "Pullover"
     # Unpacked into torchvision's layout, complete: the next load reads it from there.
     assert sorted(p.name for p in (tmp_path / "fresh" / "FashionMNIST" / "raw").iterdir()) == sorted(data.MNIST_FILES)
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_idx_files_read_as_torchvision_reads_them(name, tmp_path):
+    import torchvision
+
+    if name == "mnist":
+        write_mnist(tmp_path)
+    ours = data.load(name, tmp_path, download=False)  # Fashion-MNIST: Debian's files, unpacked
+    kind = {"mnist": torchvision.datasets.MNIST, "fashion_mnist": torchvision.datasets.FashionMNIST}[name]
+    train, test = (kind(tmp_path, train=train, download=False) for train in (True, False))
+    assert ours.classes == tuple(train.classes)
+    for x, y, split in ((ours.train_x, ours.train_y, train), (ours.test_x, ours.test_y, test)):
+        assert torch.equal(x, split.data.unsqueeze(1).float() / 255) and torch.equal(y, split.targets)
+
+
+def test_a_file_that_is_not_idx_or_is_cut_short_is_named(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(b"PK\x03\x04 a zip file")
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte is not an IDX file"):
+        data.read_idx(path)
+    images = tmp_path / "t10k-images-idx3-ubyte"
+    write_idx(images, np.zeros((3, 28, 28)))
+    images.write_bytes(images.read_bytes()[:-10])
+    with pytest.raises(ValueError, match="truncated or damaged"):
+        data.read_idx(images)
+
+
+def test_loading_a_dataset_of_idx_files_does_not_import_torchvision(tmp_path):
+    write_mnist(tmp_path)
+    code = f"import sys; from flsim import data; data.load('mnist', {str(tmp_path)!r}, download=False); " \
+           "print('torchvision' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
 
 
 def test_missing_dataset_names_the_places_and_the_remedy(tmp_path, monkeypatch):

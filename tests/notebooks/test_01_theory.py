@@ -31,7 +31,7 @@ def test_defaults_run_the_book_baseline():
         assert config.key() == flsim.Config().key()
 
 
-def test_01_theory(run_chapter, tmp_path):
+def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     values = run_chapter("01_theory", num_clients=4, samples_per_client=100, num_rounds=2,
                          eval_samples=200, server_share=0.05, lr_values=[0.01, 0.05], malicious_data_rate_values=[5])
     assert_reads_well(tmp_path / "01_theory.ipynb")

@@ -1,14 +1,10 @@
-"""Chapter 2, "The federated set-up", executed with tiny parameters, with and without myst-nb."""
+"""Chapter 2, "The federated set-up", executed with tiny parameters (without myst-nb: tests/test_notebook_helpers.py)."""
 
-import os
-
-import nbformat
-import papermill
 import torch
 
 import flsim
 
-from .conftest import BOOK, assert_reads_well
+from .conftest import assert_reads_well
 from .test_01_theory import default_run
 
 TINY = dict(num_clients=3, samples_per_client=60, num_rounds=2, eval_samples=200, server_share=0.05)
@@ -23,7 +19,7 @@ def test_defaults_run_the_book_baseline():
         assert config.key() == flsim.Config().key()
 
 
-def test_02_setup(run_chapter, tmp_path):
+def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     values = run_chapter("02_setup", **TINY)
     assert_reads_well(tmp_path / "02_setup.ipynb")
     assert (values["train_size"], values["test_size"]) == (60000, 10000)
@@ -41,23 +37,3 @@ def test_02_setup(run_chapter, tmp_path):
     assert 0 <= values["backdoor_accuracy"] <= values["backdoor_accuracy_max"] <= 100
     assert values["num_backdoor_images"] == 20
     assert (values["source_name"], values["target_name"]) == ("T-shirt/top", "Pullover")
-
-
-def test_02_setup_without_myst_nb(tmp_path, monkeypatch):
-    """Where myst-nb is not installed (a plain `pip install flsim`, as on Colab), the chapter runs all the
-    same and still shows its captions and its findings table; it only glues nothing for the book.
-
-    A sitecustomize on the kernel's PYTHONPATH puts None in sys.modules["myst_nb"], which makes
-    `import myst_nb` fail and importlib.util.find_spec("myst_nb") return None, as if it were absent.
-    """
-    blocker = tmp_path / "no-myst-nb"
-    blocker.mkdir()
-    (blocker / "sitecustomize.py").write_text('import sys\n\nsys.modules["myst_nb"] = None\n')
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(blocker), os.environ.get("PYTHONPATH")])))
-    output = tmp_path / "02_setup.ipynb"
-    papermill.execute_notebook(BOOK / "02_setup.ipynb", output, parameters=TINY, kernel_name="python3",
-                               cwd=str(BOOK), progress_bar=False)
-    executed = nbformat.read(output, as_version=4)
-    outputs = [o for cell in executed.cells for o in cell.get("outputs", [])]
-    assert not [o for o in outputs if "scrapbook" in o.get("metadata", {})]  # nothing glued: no myst-nb
-    assert_reads_well(output)

@@ -10,7 +10,7 @@ TINY = dict(num_clients=4, samples_per_client=64, num_rounds=2, eval_samples=200
             seeds=[0], contrast_attack="trigger")
 
 
-def test_localisation_chapter(run_chapter, tmp_path):
+def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     values = run_chapter("03_localisation", **TINY)
     assert_reads_well(tmp_path / "03_localisation.ipynb")
 

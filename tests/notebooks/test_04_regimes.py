@@ -7,7 +7,7 @@ TINY = dict(num_clients=4, local_training=[[40, 1, 2], [80, 2, 1]], paper_rounds
             paper_samples_per_client=80, server_share=0.02, eval_samples=100)
 
 
-def test_chapter_04(run_chapter):
+def test_the_chapter_with_tiny_parameters(run_chapter):
     values = run_chapter("04_regimes", **TINY)
     # 40 samples x 1 epoch: 1 step; 80 x 2: 4 steps. Three backdoors, two doses, at every regime.
     assert values["steps_range"] == "1 to 4"

@@ -14,7 +14,7 @@ TINY = dict(num_clients=4, samples_per_client=80, num_rounds=2, eval_samples=200
             num_malicious_values=[0, 2], seeds=[0])
 
 
-def test_chapter_04(run_chapter, tmp_path):
+def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     values = run_chapter("05_num_malicious", nbval=True, **TINY)
     assert_reads_well(tmp_path / "05_num_malicious.ipynb")
     assert values["num_runs"] == 2 and values["num_attacked"] == 1

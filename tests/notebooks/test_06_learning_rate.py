@@ -19,7 +19,7 @@ def shown(notebook, mime):
             if mime in o.get("data", {})]
 
 
-def test_chapter_05(run_chapter, tmp_path):
+def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     values = run_chapter("06_learning_rate", **TINY)
     assert values["num_runs"] == 2 and values["num_values"] == 2 and values["num_tensors"] == 8
     assert values["lr_low"] == 0.01 and values["lr_high"] == 0.05

@@ -19,7 +19,7 @@ def shown(notebook, mime):
             if mime in o.get("data", {})]
 
 
-def test_chapter_06(run_chapter, tmp_path):
+def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     values = run_chapter("07_malicious_data_rate", nbval=True, **TINY)
     assert values["num_runs"] == 2 and values["num_values"] == 2 and values["samples"] == 80
     assert values["num_tensors"] == 8 and values["dataset_name"] == "Fashion-MNIST"

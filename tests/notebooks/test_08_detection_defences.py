@@ -19,7 +19,7 @@ def shown(notebook, mime):
             if mime in o.get("data", {})]
 
 
-def test_chapter_07(run_chapter, tmp_path):
+def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     values = run_chapter("08_detection_defences", **TINY)
     assert values["num_runs"] == 4 * 4 + 1  # attacks x defences + the attack-free run
     assert values["compute_seconds"] > 0

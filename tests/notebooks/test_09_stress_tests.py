@@ -20,7 +20,7 @@ def shown(notebook, mime):
             if mime in o.get("data", {})]
 
 
-def test_chapter_08(run_chapter, tmp_path):
+def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     values = run_chapter("09_stress_tests", **TINY)
     assert values["num_runs"] == 3 + 2 + 5 + 1  # schedules, constrained defences, adaptive, one alpha
     assert values["bound"] > 0 and values["norm_bound_factor"] == 1.0

@@ -1,0 +1,40 @@
+"""The book's online address and each chapter's launch and repository links, derived from
+_config.yml's repository (book/_ext/book_site.py, which checks the built pages with them)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+import book_site  # noqa: E402
+
+REPOSITORY = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+
+
+def test_pages_url_of_a_project_and_of_a_user_site():
+    assert book_site.pages_url("https://github.com/Some-Org/flsim") == "https://some-org.github.io/flsim/"
+    assert book_site.pages_url("https://github.com/someone/someone.github.io.git") == "https://someone.github.io/"
+    with pytest.raises(ValueError, match="repository url"):
+        book_site.pages_url("https://gitlab.com/someone/flsim")
+
+
+def test_a_chapters_links_point_at_the_repositorys_copy_of_it():
+    links = book_site.expected_links("https://github.com/o/r", "main", "book/04_regimes.ipynb")
+    assert links == ["https://colab.research.google.com/github/o/r/blob/main/book/04_regimes.ipynb",
+                     "https://github.com/o/r"]
+    page = ('<a href="https://github.com/o/r" class="btn">'
+            '<a href="https://colab.research.google.com/github/o/r/blob/main/book/04_regimes.ipynb">')
+    assert book_site.missing_links(page, links) == []
+    assert book_site.missing_links(page.replace("/main/", "/master/"), links) == [links[0]]
+
+
+def test_readme_and_intro_give_the_address_from_config():
+    url = book_site.pages_url(REPOSITORY["url"])
+    assert url in (ROOT / "README.md").read_text()
+    assert "{{ book_url }}" in (ROOT / "book" / "intro.md").read_text()  # filled in by the extension
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert "substitution" in config["parse"]["myst_enable_extensions"]
+    assert "book_site" in config["sphinx"]["local_extensions"]

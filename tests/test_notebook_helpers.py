@@ -1,0 +1,41 @@
+"""flsim.notebook's display helpers where myst-nb is not installed (a plain ``pip install flsim``, as
+on Colab): a chapter runs all the same and shows its figures with their captions and its findings
+table; it only glues nothing for the book (the chapters glue through these helpers alone:
+tests/test_notebooks_clean.py)."""
+
+import sys
+
+import matplotlib
+import pytest
+from IPython import display as ipython_display
+
+from flsim import notebook
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    """What the helpers display, in order; myst-nb made absent as an uninstalled package is."""
+    monkeypatch.setitem(sys.modules, "myst_nb", None)  # import fails, find_spec gives None
+    monkeypatch.setattr(notebook, "found", {})
+    outputs = []
+    monkeypatch.setattr(ipython_display, "display", lambda *objects, **_: outputs.extend(objects))
+    return outputs
+
+
+def test_without_myst_nb_glue_records_and_shows_nothing(shown):
+    notebook.glue("accuracy", 0.75)
+    notebook.glue_all(rounds=3, verdict="holds")
+    assert notebook.found == {"accuracy": 0.75, "rounds": 3, "verdict": "holds"} and shown == []
+
+
+def test_without_myst_nb_a_figure_is_shown_once_with_its_caption_and_named_figures_too(shown):
+    fig = plt.figure()
+    notebook.figure(fig, "The caption.", name="fig-named")
+    assert shown[0] is fig and isinstance(shown[1], ipython_display.Markdown)
+    assert shown[1].data == "*The caption.*" and len(shown) == 2
+    assert not plt.fignum_exists(fig.number)  # closed: not shown again at the end of the cell
+    table = notebook.summary({"runs": 4, "share": 0.123456}, "holds")
+    assert table.loc["share", "value"] == "0.1235" and table.loc["verdict", "value"] == "holds"
