@@ -49,7 +49,7 @@ def fedavg_streamed(chunks: Iterable[torch.Tensor]) -> torch.Tensor:
 
 
 def _everyone(weights: torch.Tensor) -> torch.Tensor:
-    return torch.ones(len(weights), dtype=torch.bool)
+    return torch.ones(len(weights), dtype=torch.bool, device=weights.device)
 
 
 def coordinate_median(weights: torch.Tensor, global_weights: torch.Tensor) -> Aggregation:
@@ -72,7 +72,7 @@ def krum(weights: torch.Tensor, global_weights: torch.Tensor, f: int, keep: int 
     if len(weights) < 2 * f + 3:
         raise ValueError(f"krum needs K >= 2f + 3 clients (Blanchard et al.); got K={len(weights)}, f={f}")
     scores = krum_score(weights, global_weights, None, f)
-    chosen = torch.zeros(len(weights), dtype=torch.bool)
+    chosen = torch.zeros(len(weights), dtype=torch.bool, device=weights.device)
     chosen[scores.argsort(stable=True)[:keep]] = True
     return Aggregation(weights[chosen].mean(0), chosen)
 
@@ -124,7 +124,7 @@ def foolsgold(weights: torch.Tensor, global_weights: torch.Tensor, history: torc
     to the low side of FoolsGold's logit."""
     alpha = foolsgold_weights(history).to(weights.dtype)
     if alpha.sum() == 0:
-        return Aggregation(global_weights.clone(), torch.zeros(len(weights), dtype=torch.bool))
+        return Aggregation(global_weights.clone(), torch.zeros(len(weights), dtype=torch.bool, device=weights.device))
     new = global_weights + (alpha[:, None] * (weights - global_weights)).sum(0) / alpha.sum()
     return Aggregation(new, alpha >= 0.5)
 
@@ -140,7 +140,7 @@ def majority_cluster(distances: torch.Tensor) -> torch.Tensor:
     """
     k = len(distances)
     if k < 3:
-        return torch.ones(k, dtype=torch.bool)
+        return torch.ones(k, dtype=torch.bool, device=distances.device)
     group = list(range(k))  # each client's group label
     pairs = sorted((float(distances[i, j]), i, j) for i in range(k) for j in range(i + 1, k))
     heights, largest = [], []  # per merge: its distance, and the largest group after it
@@ -152,11 +152,11 @@ def majority_cluster(distances: torch.Tensor) -> torch.Tensor:
         heights.append(distance)
         sizes = {g: group.count(g) for g in set(group)}
         biggest = max(sizes, key=lambda g: (sizes[g], -g))
-        largest.append(torch.tensor([g == biggest for g in group]))
+        largest.append(torch.tensor([g == biggest for g in group], device=distances.device))
     need = k // 2 + 1
     first = next(m for m, members in enumerate(largest) if members.sum() >= need)
     if first == k - 2:
-        return torch.ones(k, dtype=torch.bool)
+        return torch.ones(k, dtype=torch.bool, device=distances.device)
     gaps = [(heights[m + 1] - heights[m], m) for m in range(first, k - 2)]
     _, cut = max(gaps, key=lambda g: (g[0], g[1]))  # on ties, the later cut: admit more
     return largest[cut]

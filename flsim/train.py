@@ -226,7 +226,8 @@ class BatchedTrainer(FlatTrainer):
                 torch._foreach_add_(list(params.values()), list(grads.values()), alpha=-self.lr)
 
     def _positions(self, datasets, epochs, generators) -> torch.Tensor:
-        """Each client's batches, as positions in the chunk's concatenated data; -1 pads.
+        """Each client's batches, as positions in the chunk's concatenated data; -1 pads. Made on the CPU,
+        where the batch-order generators draw, and moved by the caller.
 
         The generator calls are those of :meth:`flsim.flat.FlatModel.train`, so every
         client sees the same batches in the same order.
@@ -235,13 +236,13 @@ class BatchedTrainer(FlatTrainer):
         for (x, _), generator in zip(datasets, generators):
             n = len(x)
             batches = -(-n // self.batch_size)
-            client = torch.full((epochs, batches * self.batch_size), -1, dtype=torch.int64)
+            client = torch.full((epochs, batches * self.batch_size), -1, dtype=torch.int64, device="cpu")
             for epoch in range(epochs):
                 client[epoch, :n] = torch.randperm(n, generator=generator) + offset
             rows.append(client.view(epochs * batches, self.batch_size))
             offset += n
         steps = max(len(r) for r in rows)
-        padded = torch.full((steps, len(rows), self.batch_size), -1, dtype=torch.int64)
+        padded = torch.full((steps, len(rows), self.batch_size), -1, dtype=torch.int64, device="cpu")
         for k, r in enumerate(rows):
             padded[:len(r), k] = r
         return padded

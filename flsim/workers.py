@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
+from .devicecheck import checked
+
 
 @contextlib.contextmanager
 def intra_op_threads(count: int) -> Iterator[None]:
@@ -43,6 +45,7 @@ class WorkerPool:
         """Starts ``job(item)`` for each item; the function returned waits for them and returns their
         results in order, re-raising the first error (the jobs not yet started are then cancelled)."""
         caller = torch.get_num_threads()
+        job = checked(job)  # under the caller's device check, if one runs (flsim.devicecheck)
         futures = [self._executor.submit(job, item) for item in items]
 
         def wait() -> list:
