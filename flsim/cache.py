@@ -43,9 +43,9 @@ def cache_dir() -> Path:
 # The modules a simulation runs through (tests/test_cache.py follows experiment's imports to check it):
 # a change to one of them gives new cache keys; the analysis, the plots, the chapters' helpers, the
 # command line, sweeps and the cache itself change no simulated number, so editing them recomputes nothing.
-SIMULATION_MODULES = ("aggregators", "attacks", "config", "data", "detectors", "experiment", "federation", "flat",
-                      "layout", "metrics", "models", "panels", "partition", "pretraining", "registry", "results",
-                      "train", "workers")
+SIMULATION_MODULES = ("aggregators", "attacks", "config", "data", "detectors", "devicecheck", "experiment",
+                      "federation", "flat", "layout", "metrics", "models", "panels", "partition", "pretraining",
+                      "registry", "results", "train", "workers")
 
 
 def source_hash() -> str:

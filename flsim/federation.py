@@ -167,9 +167,7 @@ def build(config: Config, workers: int, cohort: Federation | None = None) -> Fed
         trainer = cohort.trainer
     else:
         spec = MODELS.entry(config.model)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derived_seed(config.seed, 2))
-            model = spec.build(dataset.input_shape, dataset.num_classes).to(device)
+        model = spec.build(dataset.input_shape, dataset.num_classes, derived_seed(config.seed, 2)).to(device)
         trainer = make_trainer(model, config.lr, config.batch_size, workers=workers,  # backend: $FLSIM_BACKEND or auto
                                output_layer=spec.output_layer)
     server = Server(config, trainer.layers, torch.Generator().manual_seed(derived_seed(config.seed, 5)))

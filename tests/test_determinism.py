@@ -2,14 +2,17 @@
 
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 import flsim
-from flsim import cache
+from flsim import cache, pretraining
 from tests.conftest import TINY
+from tests.test_sweep import assert_same_results
 
 RUN = """
 import sys, torch
@@ -71,3 +74,24 @@ def test_results_in_process_do_not_depend_on_the_thread_count(tiny_config, threa
         torch.set_num_threads(before)
     pd.testing.assert_frame_equal(again.updates, reference.updates, check_exact=True)
     assert again.rounds.main_loss.tolist() == reference.rounds.main_loss.tolist()
+
+
+def test_runs_in_threads_are_the_bits_of_runs_one_after_the_other(tiny_config):
+    """Everything a run draws comes from its own generators, and its model's initialisation (which
+    nn.init draws from torch's global generator) is built under a lock: threads cannot disturb it."""
+    configs = [tiny_config, tiny_config.replace(seed=1, attack="trigger"), tiny_config.replace(seed=2)]
+    serial = [flsim.run(c, cache=False) for c in configs]
+    pretraining.forget()
+    with ThreadPoolExecutor(3) as pool:
+        threaded = list(pool.map(lambda c: flsim.run(c, cache=False), configs))
+    for one, other in zip(serial, threaded):
+        assert_same_results(one, other)
+        assert np.array_equal(one.final_weights, other.final_weights)
+
+
+def test_a_run_leaves_the_callers_global_generator_as_it_was(tiny_config):
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    flsim.setup(tiny_config.replace(model="resnet8"))  # builds a model (initialisation) and hashes it (its key)
+    assert torch.equal(torch.rand(3), expected)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from ..registry import check_identifiable, fingerprint, new_registry, source_of
@@ -22,9 +24,17 @@ class ModelSpec:
     output_layer: str | None  # the nn.Linear module that gives the logits; None: the model's last nn.Linear
     version: str | None  # None: identified by its source code and its tensors' shapes
 
-    def build(self, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
-        """A new model, checked to have the output layer it declares."""
-        model = self.factory(tuple(input_shape), num_classes)
+    def build(self, input_shape: tuple[int, int, int], num_classes: int, seed: int | None = None) -> nn.Module:
+        """A new model, checked to have the output layer it declares, initialised from ``seed``.
+
+        Initialisers (``nn.init``) draw from torch's global generator, the only one they take. So every
+        build holds one lock and gives the generator back as it found it: builds in threads never
+        interleave their draws, and the caller's own draws are not moved.
+        """
+        with _GLOBAL_GENERATOR, torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            model = self.factory(tuple(input_shape), num_classes)
         if not isinstance(model, nn.Module):
             raise TypeError(f"model {self.name!r}: its factory returned {type(model).__name__}, not a torch.nn.Module")
         output_layer_of(model, self.output_layer, f"model {self.name!r}")
@@ -32,6 +42,7 @@ class ModelSpec:
 
 
 MODELS = new_registry("model", "flsim.register_model")
+_GLOBAL_GENERATOR = threading.Lock()  # held while a model is built (ModelSpec.build)
 
 
 def register_model(name: str, factory: Factory, *, output_layer: str | None = None,
