@@ -159,7 +159,11 @@ class Config:
         return dataclasses.asdict(self)
 
     def key(self) -> str:
-        """A stable hash of the settings that change results (not where data lives).
+        """A stable hash of :meth:`key_settings`: the settings that change results."""
+        return hashlib.sha256(json.dumps(self.key_settings(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def key_settings(self) -> dict:
+        """The settings that change results (not where data lives), as the cache key hashes them.
 
         The semantic backdoor is hashed by its image indices, so a named set, the
         dataset's default (None) and the same indices given as semantic_indices
@@ -167,24 +171,42 @@ class Config:
         identifies their code (:func:`flsim.models.identity`,
         :meth:`flsim.aggregators.AggregatorSpec.identity`), never by name alone.
         The device is hashed as the kind it resolves to here, with the training
-        backend: results are the same bits on any CPU thread count, not between
-        a CPU and a GPU.
+        backend it resolves to (never "auto") and torch's version; on CUDA also
+        the GPU's model and the precision flags runs keep to
+        (:func:`flsim.train.exact_fp32`). Results are the same bits on any CPU
+        thread count, not between a CPU and a GPU, nor between two GPU models.
         """
-        from . import models  # late imports: attacks, models, aggregators and train need no config
+        # late imports: a config is made without torch's start-up cost, and these modules need no config
+        import torch
+
+        from . import models
         from .aggregators import aggregator_identity
         from .attacks import semantic_indices
-        from .train import backend_name
 
         settings = {k: v for k, v in self.to_dict().items() if k not in ("data_dir", "semantic_indices")}
         if self.attack == "semantic":
             settings["semantic_set"] = list(semantic_indices(self.dataset, self.semantic_set, self.semantic_indices))
         shape, classes = DATASET_SHAPES[self.dataset]
-        settings["model"] = models.identity(models.MODELS.entry(self.model), shape, classes)
+        spec = models.MODELS.entry(self.model)
+        settings["model"] = models.identity(spec, shape, classes)
         settings["aggregator"] = aggregator_identity(self.aggregator)
         settings["excluded_indices"] = sorted(self.excluded_indices or ())  # a set: () and None alike
-        settings["device"] = device_kind(self.device)
-        settings["backend"] = backend_name(settings["device"])
-        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+        settings["device"] = kind = device_kind(self.device)
+        settings["backend"] = self.training_backend()
+        settings["torch"] = torch.__version__
+        if kind == "cuda":  # on a GPU, its model and the precision flags flsim runs under (train.exact_fp32)
+            settings["gpu"] = torch.cuda.get_device_name()
+            settings["precision"] = "fp32, TF32 off, cuDNN deterministic"
+        return settings
+
+    def training_backend(self) -> str:
+        """The training backend this config's runs use here (:func:`flsim.train.backend_name`), never "auto"."""
+        from . import models
+        from .train import backend_name
+
+        shape, classes = DATASET_SHAPES[self.dataset]
+        buffers = models.has_float_buffers(models.MODELS.entry(self.model), shape, classes)
+        return backend_name(device_kind(self.device), buffers=buffers)
 
     @property
     def num_chosen(self) -> int:

@@ -19,7 +19,7 @@ from .flat import round_matrix
 from .layout import Layers
 from .metrics import ROW_CHUNK, STATISTICS, chunks, output_bias_deviation, update_statistics
 from .results import Results
-from .train import FlatTrainer
+from .train import FlatTrainer, exact_fp32
 from .workers import intra_op_threads
 
 
@@ -79,7 +79,7 @@ def simulate(config: Config, progress: bool = False) -> Results:
     worker process or on a Dask worker.
     """
     workers = torch.get_num_threads()
-    with intra_op_threads(1):
+    with intra_op_threads(1), exact_fp32():
         return _simulate(config, progress, workers)
 
 

@@ -19,7 +19,7 @@ from .attacks import Backdoor, make_backdoor
 from .config import Config, ConfigError, device_kind
 from .models import MODELS
 from .pretraining import pretrain
-from .train import FlatTrainer, make_trainer
+from .train import FlatTrainer, exact_fp32, make_trainer
 from .workers import intra_op_threads
 
 Data = tuple[torch.Tensor, torch.Tensor]  # images, labels
@@ -140,7 +140,7 @@ def setup(config: Config) -> Federation:
     4
     """
     workers = torch.get_num_threads()
-    with intra_op_threads(1):
+    with intra_op_threads(1), exact_fp32():
         return build(config, workers)
 
 

@@ -23,11 +23,11 @@ import torch
 
 from . import attacks
 from .cache import load_cached, store
-from .config import Config, ConfigError, device_kind
+from .config import Config, ConfigError
 from .experiment import TrainedRound, simulate, simulate_rounds
 from .federation import Federation, build
 from .results import Results
-from .train import backend_name
+from .train import exact_fp32
 from .workers import intra_op_threads
 
 ATTACK_FIELDS = ("attack", "semantic_set", "semantic_indices", "target_class", "malicious_data_rate",
@@ -58,7 +58,7 @@ def panel(configs: list[Config], progress: bool = False) -> list[Results]:
     missing = list({c.key(): c for c, r in zip(configs, results) if r is None}.values())
     if missing:
         workers = torch.get_num_threads()
-        with intra_op_threads(1):
+        with intra_op_threads(1), exact_fp32():
             done = {r.config.key(): r for r in _compute(missing, workers, progress)}
         for result in done.values():
             store(result)
@@ -68,7 +68,7 @@ def panel(configs: list[Config], progress: bool = False) -> list[Results]:
 
 def _compute(configs: list[Config], workers: int, progress: bool) -> list[Results]:
     first = configs[0]
-    if backend_name(device_kind(first.device)) != "sequential" or first.record != "clients":
+    if first.training_backend() != "sequential" or first.record != "clients":
         return [simulate(c, progress) for c in configs]  # a batched round's bits depend on its batch
     start = time.perf_counter()
     cohort = build(first, workers)

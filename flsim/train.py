@@ -14,11 +14,11 @@ large to hold, streams it in chunks of clients
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 
 import torch
@@ -32,6 +32,9 @@ from .workers import WorkerPool, intra_op_threads
 EVAL_BATCH = 128  # small batches keep activations in cache: faster than large ones on CPU
 BACKENDS = ("auto", "sequential", "batched")
 CPU_CHUNK_BYTES = 1 << 30  # the batched backend's working memory on CPU
+# ... and on CUDA: a fixed budget, not the memory free at the time, so a config trains in the same
+# chunks (the same bits) on every GPU that holds it; 4 GiB fits a free Colab T4 (15 GB)
+CUDA_CHUNK_BYTES = 4 << 30
 STREAM_CHUNK = 8  # clients per chunk of a streamed round (sequential backend): 26 MB of paper-CNN models
 
 
@@ -252,15 +255,11 @@ class BatchedTrainer(FlatTrainer):
         return self.chunk_size(datasets)
 
     def chunk_size(self, datasets) -> int:
-        """How many clients train together: half the free GPU memory, or CPU_CHUNK_BYTES."""
+        """How many clients train together: as many as CUDA_CHUNK_BYTES (CPU_CHUNK_BYTES on a CPU) hold."""
         x = datasets[0][0]
         if self._bytes_per_client is None:
             self._bytes_per_client = self._estimate_bytes_per_client(x)
-        if x.device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(x.device)
-            budget = free // 2
-        else:
-            budget = CPU_CHUNK_BYTES
+        budget = CUDA_CHUNK_BYTES if x.device.type == "cuda" else CPU_CHUNK_BYTES
         return max(1, min(len(datasets), budget // self._bytes_per_client))
 
     def _estimate_bytes_per_client(self, x: torch.Tensor) -> int:
@@ -283,60 +282,45 @@ class BatchedTrainer(FlatTrainer):
         return elements * self.weights.element_size()
 
 
-def backend_name(device: torch.device | str, backend: str | None = None) -> str:
-    """The backend a trainer on ``device`` uses: ``backend``, else ``$FLSIM_BACKEND``, else "auto",
-    which is "sequential" on CPU (on CUDA it stays "auto": timed on the first round)."""
+def backend_name(device: torch.device | str, backend: str | None = None, buffers: bool = False) -> str:
+    """The backend a trainer on ``device`` uses: ``backend``, else ``$FLSIM_BACKEND``, else "auto", which
+    is "batched" on CUDA and "sequential" on a CPU (a client per core) or for a model with floating-point
+    buffers (``buffers``: BatchNorm's statistics, which the batched backend does not train). Never
+    chosen by timing: the backend is part of a result's cache key."""
     name = "backend" if backend else "FLSIM_BACKEND"
     backend = backend or os.environ.get("FLSIM_BACKEND") or "auto"
     if backend not in BACKENDS:
         raise ValueError(f"{name}={backend!r} is not allowed; choose one of {', '.join(map(repr, BACKENDS))}")
-    return "sequential" if backend == "auto" and torch.device(device).type != "cuda" else backend
+    if backend != "auto":
+        return backend
+    return "batched" if torch.device(device).type == "cuda" and not buffers else "sequential"
+
+
+def has_float_buffers(model: nn.Module) -> bool:
+    return any(t.is_floating_point() for t in model.buffers())
 
 
 def make_trainer(model: nn.Module, lr: float, batch_size: int, backend: str | None = None,
                  workers: int | None = None, output_layer: str | None = None) -> FlatTrainer:
     """The trainer for ``backend`` (see :func:`backend_name`): "sequential", "batched" or "auto".
 
-    "auto" is sequential on CPU, where it trains a client per core (``workers``
-    threads; None: torch's thread count at each round), and for models with
-    buffers (BatchNorm); on CUDA it is otherwise the faster of the two, timed
-    on the first round. ``output_layer``: see :class:`flsim.flat.FlatModel`.
+    The sequential trainer trains a client per core on a CPU (``workers`` threads; None: torch's
+    thread count at each round). ``output_layer``: see :class:`flsim.flat.FlatModel`.
     """
-    name = backend_name(next(model.parameters()).device, backend)
-    if name == "auto" and any(t.is_floating_point() for t in model.buffers()):
-        name = "sequential"  # the batched backend trains parameters only
-    trainer = {"sequential": FlatTrainer, "batched": BatchedTrainer, "auto": AutoTrainer}[name]
+    name = backend_name(next(model.parameters()).device, backend, has_float_buffers(model))
+    trainer = {"sequential": FlatTrainer, "batched": BatchedTrainer}[name]
     return trainer(model, lr, batch_size, workers, output_layer)
 
 
-class AutoTrainer(BatchedTrainer):
-    """On the first round, times a few steps of both backends and keeps the faster (CUDA)."""
-
-    def __init__(self, model: nn.Module, lr: float, batch_size: int, workers: int | None = None,
-                 output_layer: str | None = None):
-        super().__init__(model, lr, batch_size, workers, output_layer)
-        self.backend = None
-
-    def train_clients(self, start, datasets, epochs, generators, out=None):
-        if self.backend is None:
-            self.backend = self._faster_backend(start, datasets)
-        train = BatchedTrainer.train_clients if self.backend == "batched" else FlatTrainer.train_clients
-        return train(self, start, datasets, epochs, generators, out)
-
-    def _faster_backend(self, start, datasets, steps: int = 3) -> str:
-        """Seconds per client-step of each backend, on the first client's data, replicated."""
-        x, y = datasets[0]
-        if len(datasets) == 1 or len(x) == 0:
-            return "sequential"
-        clients = min(len(datasets), self.chunk_size(datasets))
-        probe = [(x[:self.batch_size], y[:self.batch_size])] * clients
-        timings = {}
-        for name, train, k in (("sequential", FlatTrainer.train_clients, 1),
-                               ("batched", BatchedTrainer.train_clients, clients)):
-            for attempt in ("warm-up", "timed"):
-                begin = time.perf_counter()
-                train(self, start, probe[:k], steps, [torch.Generator().manual_seed(0) for _ in range(k)])
-                if x.device.type == "cuda":
-                    torch.cuda.synchronize(x.device)
-            timings[name] = (time.perf_counter() - begin) / k
-        return min(timings, key=timings.get)
+@contextlib.contextmanager
+def exact_fp32() -> Iterator[None]:
+    """Runs the block with CUDA's reduced-precision shortcuts off (TF32 matmuls and convolutions) and
+    cuDNN's deterministic algorithms on, then restores the settings: a config's cache key then means
+    one result on a GPU (:meth:`flsim.config.Config.key` records it). Nothing changes on a CPU."""
+    cuda, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    before = cuda.allow_tf32, cudnn.allow_tf32, cudnn.benchmark, cudnn.deterministic
+    cuda.allow_tf32, cudnn.allow_tf32, cudnn.benchmark, cudnn.deterministic = False, False, False, True
+    try:
+        yield
+    finally:
+        cuda.allow_tf32, cudnn.allow_tf32, cudnn.benchmark, cudnn.deterministic = before

@@ -49,7 +49,43 @@ def test_the_cache_key_holds_the_device_the_run_uses(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert flsim.Config(device="auto").key() == flsim.Config(device="cpu").key()  # auto means the CPU here
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla T4")
     assert flsim.Config(device="auto").key() == flsim.Config(device="cuda").key() != flsim.Config().key()
+
+
+def test_a_cuda_key_names_the_backend_gpu_precision_and_torch_version(monkeypatch):
+    monkeypatch.delenv("FLSIM_BACKEND", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla T4")
+    settings = flsim.Config(device="auto").key_settings()
+    assert (settings["device"], settings["backend"], settings["gpu"]) == ("cuda", "batched", "Tesla T4")
+    assert settings["precision"] == "fp32, TF32 off, cuDNN deterministic" and settings["torch"] == torch.__version__
+    assert flsim.Config(device="cuda", model="resnet8").key_settings()["backend"] == "sequential"  # BatchNorm
+    other_gpu = flsim.Config(device="cuda").key()
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA A100")
+    assert flsim.Config(device="cuda").key() != other_gpu
+    cpu = flsim.Config(device="cpu").key_settings()
+    assert cpu["backend"] == "sequential" and "gpu" not in cpu and cpu["torch"] == torch.__version__
+
+
+def test_runs_keep_cuda_to_exact_fp32_and_give_the_flags_back(tiny_config):
+    seen = []
+    real = flsim.experiment.simulate_rounds
+
+    def spy(*args, **kwargs):
+        seen.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
+                     torch.backends.cudnn.deterministic))
+        return real(*args, **kwargs)
+
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cudnn.deterministic
+    torch.backends.cudnn.allow_tf32 = True  # PyTorch's default for convolutions
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(flsim.experiment, "simulate_rounds", spy)
+            flsim.run(tiny_config.replace(num_rounds=1), cache=False)
+        assert seen == [(False, False, True)] and torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cudnn.deterministic = before
 
 
 def test_the_cache_key_holds_a_forced_backend(monkeypatch):

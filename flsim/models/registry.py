@@ -98,6 +98,13 @@ def output_layer_of(model: nn.Module, declared: str | None = None, what: str = "
 
 
 @functools.cache
+def has_float_buffers(spec: ModelSpec, input_shape: tuple[int, int, int], num_classes: int) -> bool:
+    """Whether ``spec``'s model keeps floating-point buffers (BatchNorm's statistics): the batched backend
+    trains parameters only (:func:`flsim.train.backend_name`)."""
+    return any(t.is_floating_point() for t in spec.build(input_shape, num_classes).buffers())
+
+
+@functools.cache
 def identity(spec: ModelSpec, input_shape: tuple[int, int, int], num_classes: int) -> str:
     """What the result cache knows ``spec`` by: its name and version, or its name and a hash of its code and shapes."""
     if spec.version is not None:
