@@ -19,11 +19,13 @@ import difflib
 import importlib.util
 import json
 import os
+import time
 
 import pandas as pd
 
 INJECTED_HEADER = "# Parameters"  # the first line of the cell papermill injects after the parameters cell
 found: dict[str, object] = {}  # every value glued so far in this kernel, by name
+_started: float | None = None  # when check_parameters ran: the chapter's start
 
 
 class ParameterError(ValueError):
@@ -89,6 +91,8 @@ def check_parameters() -> None:
     """
     from IPython import get_ipython
 
+    global _started
+    _started = time.perf_counter()
     shell = get_ipython()
     history = list(shell.user_ns.get("In", [])) if shell is not None else []
     for position in range(len(history) - 1, 0, -1):
@@ -109,6 +113,17 @@ def parameters_of(path: str | os.PathLike) -> dict[str, object]:
             source = cell["source"]
             return _assignments(source if isinstance(source, str) else "".join(source))
     raise ParameterError(f"{path} has no cell tagged 'parameters'")
+
+
+def glue_run_time() -> None:
+    """Glue what the chapter has cost so far: ``run_seconds`` since :func:`check_parameters` (its runs
+    computed, or read from the result cache) and ``run_gflops``, the machine's fp32 matmul figure now
+    (:func:`flsim.hardware.matmul_flops`), for the overview's sentence on it."""
+    from .hardware import matmul_flops
+
+    if _started is None:
+        raise RuntimeError("notebook.glue_run_time() needs notebook.check_parameters() to have run first")
+    glue_all(run_seconds=time.perf_counter() - _started, run_gflops=matmul_flops() / 1e9)
 
 
 def glue(name: str, value, display: bool = False) -> None:

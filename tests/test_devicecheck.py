@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import flsim
+from flsim.aggregators import Server
 from flsim.detectors import DETECTORS
 from flsim.devicecheck import DeviceMismatch, checking_devices
 from flsim.experiment import simulate_rounds
@@ -62,10 +63,23 @@ SMALL = dict(num_clients=6, samples_per_client=40, num_rounds=1, eval_samples=50
              device="cpu")
 
 
+def test_every_rule_keeps_to_the_weights_device():
+    """One round trained and analysed under the check, then every rule aggregates it under the check."""
+    federation = build(flsim.Config(**SMALL), workers=2)  # the data and model are made on the CPU, then moved
+    round_ = federation.round(1)
+    with checking_devices():
+        weights = federation.trainer.train_clients(federation.global_weights, round_.datasets, 1, round_.orders)
+        for rule in RULES:
+            server = Server(federation.config.replace(aggregator=rule), federation.trainer.layers,
+                            torch.Generator().manual_seed(0))
+            aggregated = server.aggregate(weights, federation.global_weights, round_.chosen)
+            assert aggregated.weights.shape == federation.global_weights.shape, rule
+
+
 @pytest.mark.parametrize("backend", ["sequential", "batched"])
-def test_every_rule_attack_and_detector_keeps_to_the_weights_device(backend, monkeypatch):
+def test_every_attack_and_detector_keeps_to_the_weights_device(backend, monkeypatch):
     monkeypatch.setenv("FLSIM_BACKEND", backend)
-    cases = [dict(aggregator=r) for r in RULES] + ATTACKS
+    cases = [dict(aggregator="krum")] + ATTACKS
     if backend == "batched":  # only the training differs: a round of each of its paths
         cases = [dict(attack="trigger", trigger_parts=2, num_malicious=2), dict(record="rounds")]
     for settings in cases:

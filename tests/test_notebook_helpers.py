@@ -39,3 +39,12 @@ def test_without_myst_nb_a_figure_is_shown_once_with_its_caption_and_named_figur
     assert not plt.fignum_exists(fig.number)  # closed: not shown again at the end of the cell
     table = notebook.summary({"runs": 4, "share": 0.123456}, "holds")
     assert table.loc["share", "value"] == "0.1235" and table.loc["verdict", "value"] == "holds"
+
+
+def test_the_run_time_is_glued_from_the_chapters_start(shown, monkeypatch):
+    monkeypatch.setattr(notebook, "_started", None)
+    with pytest.raises(RuntimeError, match="check_parameters"):
+        notebook.glue_run_time()
+    notebook.check_parameters()  # outside papermill it checks nothing, but starts the clock
+    notebook.glue_run_time()
+    assert 0 <= notebook.found["run_seconds"] < 60 and notebook.found["run_gflops"] > 0

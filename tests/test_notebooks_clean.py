@@ -1,6 +1,7 @@
 """Notebooks are committed without outputs and with a papermill parameters cell."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,26 @@ def test_reads_well_without_the_book(path):
         assert "myst_nb" not in source, source
         assert "figure" not in cell.get("metadata", {}).get("mystnb", {}), source
         assert all(len(line) <= 100 for line in source.splitlines()), source
+
+
+# A time or a machine figure written as prose: "83 s", "47 seconds", "about 20 minutes", "110 GFLOP/s".
+HAND_WRITTEN_TIME = re.compile(r"\b\d[\d,.]*\s*(?:s|sec|seconds?|min|minutes?|hours?|GFLOP/s)(?![\w-])")
+
+
+def prose(path) -> str:
+    """A chapter's Markdown, without its glued values ({glue:text}`...`) and code (`...`, fenced blocks)."""
+    text = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown")
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    return re.sub(r"(\{glue:\w+\})?`[^`]*`", "", text)
+
+
+@pytest.mark.parametrize("path", CHAPTERS + [CHAPTERS[0].parent / "intro.md"], ids=lambda p: p.name)
+def test_no_run_time_is_written_by_hand(path):
+    """Run times and machine figures in the text are glued from the build (notebook.glue_run_time)."""
+    text = prose(path) if path.suffix == ".ipynb" else re.sub(r"`[^`]*`", "", path.read_text())
+    assert not HAND_WRITTEN_TIME.findall(text), [m.group(0) for m in HAND_WRITTEN_TIME.finditer(text)]
+
+
+def test_the_check_finds_a_hand_written_time():
+    assert HAND_WRITTEN_TIME.findall("took 83 s on a CPU measuring 110 GFLOP/s; about 20 minutes")
+    assert not HAND_WRITTEN_TIME.findall("4 x 4 checkerboard, 300 samples, 10 rounds, r = 10, 0.5 s-curve")
