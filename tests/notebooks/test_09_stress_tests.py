@@ -30,7 +30,7 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
                  "repl_layer_peak", "repl_bias_filter_peak"):
         assert 0 <= values[name] <= 1, name
     assert 0 <= values["pool_attacked"] <= 3
-    assert values["shot_half_life"] in ("0 round(s)", "1 round(s)", "more than the run")
+    assert values["shot_half_life"] in ("0 rounds", "1 round", "more than the run")
     # The single shot leaves attacker-free rounds, so its clean-round false-positive rate exists.
     assert 0 <= values["shot_clean_fpr"] <= 1
     for name in ("constrained_norm_auc", "constrained_paper_auc", "constrained_best_auc", "plain_bias_auc",
