@@ -162,8 +162,13 @@ def figure(fig, caption: str, name: str | None = None):
 
 
 def table(frame: pd.DataFrame, digits: int = 3):
-    """A DataFrame rounded for reading, rendered as HTML by Jupyter and the book."""
-    return frame.round(digits)
+    """A DataFrame rounded for reading, rendered as HTML by Jupyter and the book; a missing value (NaN,
+    NA) is a blank cell, which the text around the table explains (a rule without a decision, say)."""
+    rounded = frame.round(digits)
+    missing = rounded.isna()
+    if not missing.to_numpy().any():
+        return rounded
+    return rounded.astype(object).mask(missing, "")
 
 
 def summary(numbers: dict[str, object], verdict: str | None = None) -> pd.DataFrame:

@@ -6,6 +6,7 @@ tests/test_notebooks_clean.py)."""
 import sys
 
 import matplotlib
+import pandas as pd
 import pytest
 from IPython import display as ipython_display
 
@@ -48,3 +49,13 @@ def test_the_run_time_is_glued_from_the_chapters_start(shown, monkeypatch):
     notebook.check_parameters()  # outside papermill it checks nothing, but starts the clock
     notebook.glue_run_time()
     assert 0 <= notebook.found["run_seconds"] < 60 and notebook.found["run_gflops"] > 0
+
+
+def test_a_table_is_rounded_and_shows_missing_values_as_blank_cells():
+    frame = pd.DataFrame({"auc": [0.123456, float("nan")], "flagged": pd.array([True, pd.NA], dtype="boolean")},
+                         index=["fedavg", "median"])
+    shown = notebook.table(frame)
+    assert shown.loc["fedavg", "auc"] == 0.123 and shown.loc["fedavg", "flagged"]
+    assert shown.loc["median"].tolist() == ["", ""] and "NaN" not in shown.to_html() and "&lt;NA" not in shown.to_html()
+    whole = pd.DataFrame({"x": [1.23456]})
+    assert notebook.table(whole).x.dtype == float  # nothing missing: the numbers as they are
