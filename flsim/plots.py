@@ -356,7 +356,9 @@ def sweep_bias_shift(runs: pd.DataFrame, x: str, xlabel: str | None = None, logx
     prediction and the honest clients' spread, from :func:`flsim.analysis.sweep_runs` (chapters 5-7).
 
     Means over seeds, 95% bands. The y axis is logarithmic when every value is
-    positive, linear otherwise (a measured shift can be negative).
+    positive; a measured shift can be negative, and then it is symmetric-logarithmic
+    (linear within the smallest magnitude drawn), so the small measured shift and the
+    honest spread are not flattened to zero beside a large prediction.
     """
     frame = runs.melt(id_vars=[x, "seed"], value_vars=list(SHIFT_NAMES), var_name="quantity").dropna()
     frame["quantity"] = frame.quantity.map(SHIFT_NAMES)
@@ -367,8 +369,12 @@ def sweep_bias_shift(runs: pd.DataFrame, x: str, xlabel: str | None = None, logx
     positive = (frame.value > 0).all()
     if not positive:
         ax.axhline(0.0, color="black", lw=0.6)
-    ax.set(xlabel=xlabel or x, ylabel="target-class output-bias\ndeviation b_t - mean b (logit units)",
-           yscale="log" if positive else "linear")
+    ax.set(xlabel=xlabel or x, ylabel="target-class output-bias\ndeviation b_t - mean b (logit units)")
+    if positive:
+        ax.set_yscale("log")
+    else:
+        smallest = frame.value.abs()[frame.value != 0].min()
+        ax.set_yscale("symlog", linthresh=10 ** np.floor(np.log10(smallest)) if smallest > 0 else 1e-6)
     _swept_x(ax, runs[x], logx)
     ax.legend(title=None, fontsize=8)
     fig.tight_layout()
