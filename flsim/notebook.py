@@ -118,7 +118,7 @@ def parameters_of(path: str | os.PathLike) -> dict[str, object]:
 def glue_run_time() -> None:
     """Glue what the chapter has cost so far: ``run_seconds`` since :func:`check_parameters` (its runs
     computed, or read from the result cache) and ``run_gflops``, the machine's fp32 matmul figure now
-    (:func:`flsim.hardware.matmul_flops`), for the overview's sentence on it."""
+    (``flsim.hardware.matmul_flops``), for the overview's sentence on it."""
     from .hardware import matmul_flops
 
     if _started is None:
