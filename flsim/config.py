@@ -205,7 +205,7 @@ class Config:
         from .train import backend_name
 
         shape, classes = DATASET_SHAPES[self.dataset]
-        buffers = models.has_float_buffers(models.MODELS.entry(self.model), shape, classes)
+        buffers = models.builds_float_buffers(models.MODELS.entry(self.model), shape, classes)
         return backend_name(device_kind(self.device), buffers=buffers)
 
     @property

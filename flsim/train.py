@@ -27,6 +27,7 @@ from torch.func import functional_call, grad, vmap
 from torch.nn import functional as F
 
 from .flat import FlatModel, round_matrix
+from .models import has_float_buffers
 from .workers import WorkerPool, intra_op_threads
 
 EVAL_BATCH = 128  # small batches keep activations in cache: faster than large ones on CPU
@@ -294,10 +295,6 @@ def backend_name(device: torch.device | str, backend: str | None = None, buffers
     if backend != "auto":
         return backend
     return "batched" if torch.device(device).type == "cuda" and not buffers else "sequential"
-
-
-def has_float_buffers(model: nn.Module) -> bool:
-    return any(t.is_floating_point() for t in model.buffers())
 
 
 def make_trainer(model: nn.Module, lr: float, batch_size: int, backend: str | None = None,

@@ -6,7 +6,8 @@ output layer, whose bias is where the paper looks for the backdoor.
 
 from . import paper_cnn_sgd  # noqa: F401 - registers the paper CNN's written-out SGD step
 from .paper_cnn import PaperCNN
-from .registry import MODELS, ModelSpec, has_float_buffers, identity, output_layer_of, register_model, register_sgd_step, sgd_step_for
+from .registry import (MODELS, ModelSpec, builds_float_buffers, has_float_buffers, identity, output_layer_of,
+                       register_model, register_sgd_step, sgd_step_for)
 from .resnet import ResNet, resnet8, resnet20
 
 for _name, _factory, _output in (("paper_cnn", PaperCNN, "fc2"), ("resnet8", resnet8, "fc"),

@@ -97,11 +97,16 @@ def output_layer_of(model: nn.Module, declared: str | None = None, what: str = "
     return layer
 
 
-@functools.cache
-def has_float_buffers(spec: ModelSpec, input_shape: tuple[int, int, int], num_classes: int) -> bool:
-    """Whether ``spec``'s model keeps floating-point buffers (BatchNorm's statistics): the batched backend
+def has_float_buffers(model: nn.Module) -> bool:
+    """Whether ``model`` keeps floating-point buffers (BatchNorm's statistics): the batched backend
     trains parameters only (:func:`flsim.train.backend_name`)."""
-    return any(t.is_floating_point() for t in spec.build(input_shape, num_classes).buffers())
+    return any(t.is_floating_point() for t in model.buffers())
+
+
+@functools.cache
+def builds_float_buffers(spec: ModelSpec, input_shape: tuple[int, int, int], num_classes: int) -> bool:
+    """:func:`has_float_buffers` of ``spec``'s model, built once per shape."""
+    return has_float_buffers(spec.build(input_shape, num_classes))
 
 
 @functools.cache
