@@ -19,6 +19,7 @@ import difflib
 import importlib.util
 import json
 import os
+import re
 import time
 
 import pandas as pd
@@ -161,19 +162,68 @@ def figure(fig, caption: str, name: str | None = None):
     return None
 
 
+# The book's content column at a 1400 px window, and what a rendered table cell costs in it: the
+# book shows tables in a small monospace-width font, each cell padded on both sides.
+PAGE_WIDTH_PX = 770
+CHARACTER_PX = 7
+CELL_PADDING_PX = 16
+
+
+class TableTooWide(ValueError):
+    """A table would not fit the book's content column: the columns the text is about would be cut off."""
+
+
+class VerdictWithoutInterval(ValueError):
+    """A verdict cites a measured number without the interval that says how sure it is."""
+
+
+def table_width_px(frame: pd.DataFrame) -> int:
+    """The rendered width of ``frame`` as the book shows it, estimated from its text: pandas lays out
+    the same cells for HTML as for ``to_string`` (two spaces between columns there, padding here)."""
+    lines = frame.to_string().splitlines()
+    columns = frame.shape[1] + frame.index.nlevels
+    return max(map(len, lines)) * CHARACTER_PX + columns * CELL_PADDING_PX
+
+
 def table(frame: pd.DataFrame, digits: int = 3):
     """A DataFrame rounded for reading, rendered as HTML by Jupyter and the book; a missing value (NaN,
-    NA) is a blank cell, which the text around the table explains (a rule without a decision, say)."""
+    NA) is a blank cell, which the text around the table explains (a rule without a decision, say).
+
+    Raises :class:`TableTooWide` when the table would not fit the book's content column
+    (``PAGE_WIDTH_PX``): show the columns the text is about, shorter names, or the table transposed.
+    """
     rounded = frame.round(digits)
     missing = rounded.isna()
-    if not missing.to_numpy().any():
-        return rounded
-    return rounded.astype(object).mask(missing, "")
+    if missing.to_numpy().any():
+        rounded = rounded.astype(object).mask(missing, "")
+    width = table_width_px(rounded)
+    if width > PAGE_WIDTH_PX:
+        raise TableTooWide(f"a table of {rounded.shape[1]} columns ({', '.join(map(str, rounded.columns[:6]))}"
+                           f"{', ...' if rounded.shape[1] > 6 else ''}) is about {width} px wide, more than the "
+                           f"book's {PAGE_WIDTH_PX} px column: show the columns the text is about, shorter "
+                           f"names, or the table transposed")
+    return rounded
+
+
+# A measured decimal (0.56, 11.1%, 3.2) that is not a setting (lr = 0.01), and the interval beside it.
+_DECIMAL = re.compile(r"(?<![=\w.\d])(?<!= )-?\d+\.\d+")
+_INTERVAL = re.compile(r"\[\s*-?\d[\d.]*%?\s*,\s*-?\d[\d.]*%?\s*\]|±")
+_SENTENCE_END = re.compile(r"(?<=[.;!?])\s+")
+
+
+def uncertain_claims(verdict: str) -> list[str]:
+    """The sentences of ``verdict`` that cite a measured decimal without an interval (``[lo, hi]`` or ``±``)."""
+    return [sentence for sentence in _SENTENCE_END.split(verdict)
+            if _DECIMAL.search(sentence) and not _INTERVAL.search(sentence)]
 
 
 def summary(numbers: dict[str, object], verdict: str | None = None) -> pd.DataFrame:
     """The numbers this run found (label -> value) and its verdict, as a two-column table."""
     rows = [(label, _show(value)) for label, value in numbers.items()]
+    bare = uncertain_claims(verdict or "")
+    if bare:
+        raise VerdictWithoutInterval(f"the verdict cites a measured number without its interval ([lo, hi] or "
+                                     f"±) in: {bare[0]!r}")
     if verdict is not None:
         rows.append(("verdict", verdict))
     return pd.DataFrame(rows, columns=["finding", "value"]).set_index("finding")

@@ -59,3 +59,41 @@ def test_a_table_is_rounded_and_shows_missing_values_as_blank_cells():
     assert shown.loc["median"].tolist() == ["", ""] and "NaN" not in shown.to_html() and "&lt;NA" not in shown.to_html()
     whole = pd.DataFrame({"x": [1.23456]})
     assert notebook.table(whole).x.dtype == float  # nothing missing: the numbers as they are
+
+
+def test_a_table_wider_than_the_page_is_refused_naming_its_columns():
+    names = [f"layer{i}.weight_deviation" for i in range(8)]
+    wide = pd.DataFrame([[0.123456] * 8] * 3, columns=names)
+    assert notebook.table_width_px(wide) > notebook.PAGE_WIDTH_PX
+    with pytest.raises(notebook.TableTooWide, match="layer0.weight_deviation.*770 px"):
+        notebook.table(wide)
+    narrow = wide.iloc[:, :3].T  # the columns the text is about, transposed
+    assert notebook.table_width_px(notebook.table(narrow)) <= notebook.PAGE_WIDTH_PX
+
+
+def test_the_width_counts_the_index_and_the_widest_cell():
+    short = pd.DataFrame({"x": [1.0]}, index=["a"])
+    long_cell = pd.DataFrame({"x": ["a long cell " * 4]}, index=["a"])
+    long_index = pd.DataFrame({"x": [1.0]}, index=["a long index label " * 4])
+    assert notebook.table_width_px(long_cell) > notebook.table_width_px(short) + 40 * notebook.CHARACTER_PX
+    assert notebook.table_width_px(long_index) > notebook.table_width_px(short) + 40 * notebook.CHARACTER_PX
+
+
+@pytest.mark.parametrize("verdict", [
+    "fc2.bias separates best (AUC 0.56).",
+    "Holds in 4 of 12 settings. The false-positive rate is 11.1% of honest client-rounds.",
+    "The ratio is 3.3 [2.1, 4.0] at m = 1; at m = 4 it is 1.2.",
+])
+def test_a_verdict_citing_a_measured_number_without_its_interval_is_refused(verdict):
+    with pytest.raises(notebook.VerdictWithoutInterval):
+        notebook.summary({"runs": 3}, verdict)
+
+
+@pytest.mark.parametrize("verdict", [
+    "fc2.bias separates best (AUC 0.93 [0.85, 0.99]).",
+    "Holds in 4 of 12 settings; the z-score is 3.2 ± 0.4 at lr = 0.01.",
+    "The false-positive rate is 11.1% [5.0%, 20.1%] of honest client-rounds, e.g. in round 1.",
+    "No tensor stands out.",
+])
+def test_a_verdict_with_its_intervals_or_without_measured_decimals_is_shown(verdict):
+    assert notebook.summary({"runs": 3}, verdict).loc["verdict", "value"] == verdict
