@@ -73,3 +73,33 @@ def test_no_run_time_is_written_by_hand(path):
 def test_the_check_finds_a_hand_written_time():
     assert HAND_WRITTEN_TIME.findall("took 83 s on a CPU measuring 110 GFLOP/s; about 20 minutes")
     assert not HAND_WRITTEN_TIME.findall("4 x 4 checkerboard, 300 samples, 10 rounds, r = 10, 0.5 s-curve")
+
+
+# A count of what a run does, written in digits: "10 clients", "31,091 sample-passes", "12 runs".
+HAND_WRITTEN_COUNT = re.compile(r"(?<![\w.$=-])\d+(?:,\d{3})*(?:\.\d+)?\s+(?:runs?|rounds?|clients?|seeds?|samples?|"
+                                r"sample-passes|steps?|epochs?|images?|attackers?)\b")
+QUOTED_SOURCE = re.compile(r"paper|reference|Bilgin|et al\.", re.I)  # a fact quoted from elsewhere says so
+
+
+def counts_written_by_hand(text: str) -> list[str]:
+    """The counts in ``text`` (a chapter's prose) outside its Exercises section, its math and the
+    sentences that name where they quote from."""
+    text = re.split(r"^#+\s*Exercises", text, flags=re.M)[0]
+    text = re.sub(r"\$\$.*?\$\$|\$[^$\n]*\$", "math", text, flags=re.S)
+    return [match.group(0) for sentence in re.split(r"(?<=[.!?:])\s+|\n\s*[-*\d]+[.)]?\s", text)
+            if not QUOTED_SOURCE.search(sentence) for match in HAND_WRITTEN_COUNT.finditer(sentence)]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_no_count_is_written_by_hand(path):
+    """A chapter's counts (clients, rounds, runs, sample-passes) are glued from its plan, so a papermill
+    rerun with other parameters says what it ran; the Exercises propose values, and a fact quoted
+    from the paper or the reference notebook says where it comes from."""
+    assert not counts_written_by_hand(prose(path)), counts_written_by_hand(prose(path))
+
+
+def test_the_check_finds_a_hand_written_count():
+    assert counts_written_by_hand("Fashion-MNIST, 10 clients with 300 samples each. The 12 runs take long.") == [
+        "10 clients", "300 samples", "12 runs"]
+    assert not counts_written_by_hand("The paper's run took 142 steps per round. Round 1, $m = 4$ attackers, "
+                                      "r = 10, top-3 tensors.\n## Exercises\nRerun with 20 rounds.")
