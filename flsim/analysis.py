@@ -4,6 +4,8 @@ and the output layer's gradient taken apart on real clients (chapter 1)."""
 from __future__ import annotations
 
 import dataclasses
+import math
+import statistics
 
 import numpy as np
 import pandas as pd
@@ -95,7 +97,7 @@ def output_layer_zscores(gradients: torch.Tensor, malicious, layers, target_clas
     Columns: group (bias or weights; target class or the others), unit (the
     weight's input unit, -1 for the bias), output_class, z.
     """
-    malicious = torch.as_tensor(np.asarray(malicious, dtype=bool))
+    malicious = torch.as_tensor(np.asarray(malicious, dtype=bool), device=gradients.device)
     benign = gradients[~malicious]
     mean, sd = benign.mean(0), benign.std(0)
     z = (gradients[malicious][0] - mean) / sd
@@ -276,6 +278,81 @@ def first_rounds(results, rounds: int):
     return dataclasses.replace(results, **cut)
 
 
+def t_quantile(probability: float, df: int) -> float:
+    """Student's t quantile for ``probability`` (above 0.5) and ``df`` degrees of freedom (chapter 4): the
+    density integrated numerically and inverted by bisection, so flsim needs no scipy."""
+    log_scale = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+
+    def cdf(x: float) -> float:
+        grid = np.linspace(0.0, x, 4001)
+        density = np.exp(log_scale - (df + 1) / 2 * np.log1p(grid**2 / df))
+        return 0.5 + float((density[1:] + density[:-1]).sum()) * (grid[1] - grid[0]) / 2
+
+    low, high = 0.0, 1.0
+    while cdf(high) < probability:
+        high *= 2
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if cdf(middle) < probability else (low, middle)
+    return (low + high) / 2
+
+
+def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    """The mean of independent replicates (seeds) and its Student-t interval at ``level`` (chapter 4):
+    (mean, low, high). NaN values are dropped; with fewer than two there is no interval (NaN bounds)."""
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    mean = float(values.mean()) if len(values) else float("nan")
+    if len(values) < 2:
+        return mean, float("nan"), float("nan")
+    half = t_quantile((1 + level) / 2, len(values) - 1) * float(values.std(ddof=1)) / math.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
+def auc_interval(auc: float, positives: int, negatives: int, level: float = 0.95) -> tuple[float, float]:
+    """A normal interval at ``level`` around a ROC-AUC from :func:`auc_standard_error`, cut to [0, 1]
+    (chapter 4). It inherits that error's assumption of independent rows: a lower bound on the width."""
+    half = statistics.NormalDist().inv_cdf((1 + level) / 2) * auc_standard_error(auc, positives, negatives)
+    return max(0.0, auc - half), min(1.0, auc + half)
+
+
+def tensor_lead(summary: pd.DataFrame, by, tensor: str = "fc2.bias", measure: str = "attacker_z",
+                level: float = 0.95) -> pd.DataFrame:
+    """Per setting (the columns ``by``) of a table with one row per run and tensor (:func:`sweep_summary`):
+    does ``tensor`` set the attacker apart most, and how sure is that (chapter 4)?
+
+    Columns: the ``by`` columns; leader, the tensor with the largest ``measure`` on the mean over the
+    setting's runs; rival, the largest other than ``tensor``; lead, ``tensor``'s measure minus the
+    rival's, mean over the runs (positive: ``tensor`` leads), with lead_low and lead_high, its
+    Student-t interval over the runs (:func:`mean_interval`; NaN with one run); runs; and runs_led,
+    the runs in which ``tensor`` alone is the largest. A lead whose interval excludes 0 is one the
+    seeds settle.
+    """
+    wide = summary.set_index(list(by) + ["run", "layer"])[measure].unstack("layer")
+    wide = wide[list(dict.fromkeys(summary.layer))]  # the model's order of tensors, not the alphabet's
+    rows = []
+    for key, runs in wide.groupby(level=list(by), sort=False):
+        means = runs.mean()
+        rival = means.drop(tensor).idxmax()
+        lead, low, high = mean_interval(runs[tensor] - runs[rival], level)
+        best_other = runs.drop(columns=tensor).max(axis=1)
+        rows.append({**dict(zip(by, key)), "leader": means.idxmax(), "rival": rival, "lead": lead,
+                     "lead_low": low, "lead_high": high, "runs": len(runs),
+                     "runs_led": int((runs[tensor] > best_other).sum())})
+    return pd.DataFrame(rows)
+
+
+def round_intervals(updates: pd.DataFrame, statistic: str = "max_abs_deviation", level: float = 0.95) -> pd.DataFrame:
+    """Per layer of one run: :func:`layer_summary`'s attacker_z, the mean over the rounds of each
+    round's value, with a Student-t interval over the rounds (chapter 4's run of the paper's procedure).
+    The rounds of one run are not independent draws (one attacker, one trajectory): the interval says
+    how much the rounds vary, not what another seed would give."""
+    per_round = pd.concat([layer_summary(group, statistic) for _, group in updates.groupby("round")])
+    rows = [dict(zip(("layer", "attacker_z", "low", "high"), (layer, *mean_interval(group.attacker_z, level))))
+            for layer, group in per_round.groupby("layer", sort=False)]
+    return pd.DataFrame(rows).set_index("layer")
+
+
 def sweep_summary(results, by, statistic: str = "max_abs_deviation") -> pd.DataFrame:
     """One row per run and parameter tensor of a sweep over the Config field(s) ``by`` (chapters 5-7).
 
@@ -345,6 +422,166 @@ def power_law_exponent(x, y) -> float:
     if not ((x > 0).all() and (y > 0).all()) or len(np.unique(x)) < 2:
         return float("nan")
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+
+
+def interval_text(value: float, lo: float, hi: float, spec: str = ".2f") -> str:
+    """``value [lo, hi]``, each formatted with ``spec``, for a sentence or a verdict that cites a measured
+    number (chapters 5-7). A number that rounds to zero is written without a sign ("-0.00" reads as one)."""
+    def shown(x):
+        text = format(x, spec)
+        return text.lstrip("-") if text.lstrip("-").strip("0.%") == "" else text
+    return f"{shown(value)} [{shown(lo)}, {shown(hi)}]"
+
+
+def _client_rounds(results) -> tuple[int, int]:
+    """A run's attacker and honest client-rounds: the rows behind one tensor's AUC."""
+    first = results.updates[results.updates.layer == results.updates.layer.iloc[0]]
+    return int(first.malicious.sum()), int((~first.malicious).sum())
+
+
+def _in_model_order(table: pd.DataFrame, by: str, layers: list) -> pd.DataFrame:
+    """``table`` (columns ``by``, layer) sorted by the swept value, then the tensors in ``layers``' order,
+    indexed by both."""
+    order = np.lexsort((table.layer.map(layers.index).to_numpy(), table[by].to_numpy()))
+    return table.iloc[order].set_index([by, "layer"])
+
+
+def sweep_auc(results, summary: pd.DataFrame, by: str, width: float = 2.0) -> pd.DataFrame:
+    """Per swept value with an attacker and per tensor (index: ``by``, layer; the values ascending, the
+    tensors in the model's order), how well the tensor's statistic separates the attackers (chapters 5-7).
+
+    Columns: auc, the ROC-AUC of :func:`sweep_summary` (``summary``, of the same ``results``) averaged
+    over seeds; se, Hanley and McNeil's standard error (:func:`auc_standard_error`, a lower bound) for
+    one run's attacker and honest client-rounds, divided by the square root of the number of seeds; lo
+    and hi, auc -/+ ``width`` standard errors within [0, 1]; clear, whether lo is above 0.5: a
+    separation that chance does not explain.
+    """
+    counts = pd.DataFrame([(getattr(r.config, by), *_client_rounds(r)) for r in results],
+                          columns=[by, "positives", "negatives"]).groupby(by)
+    positives, negatives, seeds = counts.positives.mean(), counts.negatives.mean(), counts.size()
+    rows = []
+    for (value, layer), auc in summary.groupby([by, "layer"], sort=False).auc.mean().dropna().items():
+        se = (auc_standard_error(auc, round(positives[value]), round(negatives[value]))
+              / np.sqrt(seeds[value]))
+        rows.append({by: value, "layer": layer, "auc": auc, "se": se,
+                     "lo": max(0.0, auc - width * se), "hi": min(1.0, auc + width * se)})
+    table = pd.DataFrame(rows, columns=[by, "layer", "auc", "se", "lo", "hi"])
+    table["clear"] = table.lo > 0.5
+    return _in_model_order(table, by, list(dict.fromkeys(summary.layer)))
+
+
+def sweep_ratio(results, by: str, statistic: str = "max_abs_deviation", draws: int = 1000,
+                seed: int = 0) -> pd.DataFrame:
+    """Per swept value with an attacker and per tensor (index: ``by``, layer; ordered as
+    :func:`sweep_auc`), the malicious/benign ratio of the mean ``statistic`` (:func:`layer_summary`'s
+    ratio) averaged over seeds, with a 95% bootstrap interval (lo, hi): each draw resamples every run's
+    rounds with replacement, a round's client-rounds together, and averages the runs' ratios over
+    seeds (chapters 5-7). Seeded: the same runs give the same interval."""
+    rng = np.random.default_rng(seed)
+    points, draws_of = {}, {}
+    layers = []
+    for r in results:
+        if not r.updates.malicious.any():
+            continue
+        value = getattr(r.config, by)
+        columns = pd.MultiIndex.from_product([["sum", "count"], [True, False]])
+        per_round = (r.updates.groupby(["layer", "round", "malicious"], sort=False)[statistic]
+                     .agg(["sum", "count"]).unstack("malicious").reindex(columns=columns, fill_value=0)
+                     .fillna(0))
+        rounds = per_round.loc[per_round.index.get_level_values("layer")[0]].index
+        picks = rng.integers(0, len(rounds), (draws, len(rounds)))  # one resampling for every tensor
+        for layer, table in per_round.groupby(level="layer", sort=False):
+            layers += [layer] if layer not in layers else []
+            sums = table.droplevel("layer").reindex(rounds, fill_value=0).to_numpy(dtype=float)
+            drawn, total = sums[picks].sum(axis=1), sums.sum(axis=0)
+            with np.errstate(invalid="ignore", divide="ignore"):  # a draw without attackers: NaN
+                draws_of.setdefault((value, layer), []).append(
+                    drawn[:, 0] / drawn[:, 2] / (drawn[:, 1] / drawn[:, 3]))
+                points.setdefault((value, layer), []).append(total[0] / total[2] / (total[1] / total[3]))
+    rows = []
+    for (value, layer), runs in draws_of.items():
+        mean = np.mean(runs, axis=0)  # the seeds' mean ratio, draw by draw
+        rows.append({by: value, "layer": layer, "ratio": float(np.mean(points[value, layer])),
+                     "lo": float(np.nanpercentile(mean, 2.5)), "hi": float(np.nanpercentile(mean, 97.5))})
+    return _in_model_order(pd.DataFrame(rows, columns=[by, "layer", "ratio", "lo", "hi"]), by, layers)
+
+
+def _shift_draws(results, by: str, num_samples: int | None, draws: int, seed: int):
+    """Per swept value with an attacker: the poisoned samples per attacker, the prediction, and the
+    attackers' mean target-class shift and the honest spread (:func:`bias_shift`, means over rounds,
+    then seeds) as points and as ``draws`` bootstrap draws, every run's rounds resampled."""
+    rng = np.random.default_rng(seed)
+    runs = {}
+    for r in results:
+        c, n = r.config, num_samples or r.config.samples_per_client
+        if not c.attackers or n is None:
+            continue
+        shift = bias_shift(r, n)
+        picks = rng.integers(0, len(shift), (draws, len(shift)))
+        measured, spread = shift.malicious.to_numpy(), shift.benign_sd.to_numpy()
+        runs.setdefault(getattr(c, by), []).append(dict(
+            poisoned=len(poison_positions(n, c.attackers, c.malicious_data_rate)),
+            predicted=shift.predicted.iloc[0], measured=np.nanmean(measured), honest_sd=np.nanmean(spread),
+            measured_draws=np.nanmean(measured[picks], axis=1), sd_draws=np.nanmean(spread[picks], axis=1)))
+    return {value: {key: np.mean([run[key] for run in seeds], axis=0) for key in seeds[0]}
+            for value, seeds in sorted(runs.items())}
+
+
+def sweep_shift(results, by: str, num_samples: int | None = None, draws: int = 1000,
+                seed: int = 0) -> pd.DataFrame:
+    """Per swept value with an attacker (rows, ascending): the attackers' target-class output-bias shift
+    against the first-order theory and the honest spread (chapters 5-7).
+
+    Columns: poisoned (samples per attacker); measured, the attackers' deviation b_t - mean b
+    (:func:`bias_shift`: mean over rounds, then seeds) with its 95% bootstrap interval lo, hi (every
+    run's rounds resampled with replacement); predicted (:func:`flsim.theory.predicted_bias_shift`);
+    honest_sd, the honest clients' spread of the same deviation; fraction, measured / predicted, and
+    sd_units, measured / honest_sd, each with its interval (fraction_lo, ..., sd_units_hi). Seeded.
+    ``num_samples``, a client's data size, is needed when the configs' ``samples_per_client`` is None.
+    """
+    rows = []
+    for value, v in _shift_draws(results, by, num_samples, draws, seed).items():
+        lo, hi = np.nanpercentile(v["measured_draws"], [2.5, 97.5])
+        units = np.nanpercentile(v["measured_draws"] / v["sd_draws"], [2.5, 97.5])
+        rows.append({by: value, "poisoned": int(v["poisoned"]), "measured": v["measured"], "lo": lo, "hi": hi,
+                     "predicted": v["predicted"], "honest_sd": v["honest_sd"],
+                     "fraction": v["measured"] / v["predicted"], "fraction_lo": lo / v["predicted"],
+                     "fraction_hi": hi / v["predicted"], "sd_units": v["measured"] / v["honest_sd"],
+                     "sd_units_lo": units[0], "sd_units_hi": units[1]})
+    return pd.DataFrame(rows).set_index(by)
+
+
+def _slopes(x, y) -> np.ndarray:
+    """The least-squares slope of log y on log x for each row of ``y`` (draws x values); NaN for a row
+    with a value that is not positive."""
+    lx = np.log(np.asarray(x, dtype=float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ly = np.where(y > 0, np.log(np.where(y > 0, y, 1.0)), np.nan)
+    return ((ly - ly.mean(axis=1, keepdims=True)) * (lx - lx.mean())).sum(axis=1) / ((lx - lx.mean()) ** 2).sum()
+
+
+def shift_exponents(results, by: str, x: str | None = None, num_samples: int | None = None,
+                    draws: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """The exponent k in quantity ~ x^k (:func:`power_law_exponent`) of the attackers' measured shift and of
+    the honest spread of :func:`sweep_shift` (rows measured, honest_sd, and their difference), with 95%
+    bootstrap intervals from the same draws (columns k, lo, hi; chapters 6 and 7). ``x`` is the swept
+    value (None) or "poisoned", the samples per attacker. All NaN when a mean is not positive or x takes
+    fewer than two values; an interval's draws with a value that is not positive are left out."""
+    values = _shift_draws(results, by, num_samples, draws, seed)
+    xs = [v["poisoned"] for v in values.values()] if x == "poisoned" else list(values)
+    rows = {}
+    for name, point, drawn in (("measured", "measured", "measured_draws"), ("honest_sd", "honest_sd", "sd_draws")):
+        k = power_law_exponent(xs, [v[point] for v in values.values()])
+        slopes = _slopes(xs, np.column_stack([v[drawn] for v in values.values()])) if k == k else None
+        rows[name] = (k, slopes)
+    (k_m, d_m), (k_s, d_s) = rows["measured"], rows["honest_sd"]
+    rows["difference"] = (k_m - k_s, d_m - d_s if d_m is not None and d_s is not None else None)
+    table = {}
+    for name, (k, slopes) in rows.items():
+        lo, hi = ((np.nanpercentile(slopes, [2.5, 97.5]) if slopes is not None and np.isfinite(slopes).any()
+                  else (np.nan, np.nan)))
+        table[name] = {"k": k, "lo": float(lo), "hi": float(hi)}
+    return pd.DataFrame(table).T
 
 
 # Chapters 8-9: what a defence costs and whom it stops.

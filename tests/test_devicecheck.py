@@ -90,3 +90,26 @@ def test_every_attack_and_detector_keeps_to_the_weights_device(backend, monkeypa
         assert len(results.rounds) == 2, settings
         if config.record == "clients":
             assert set(results.detection.detector) == set(DETECTORS), settings
+
+
+def test_chapter_ones_probes_keep_to_the_weights_device():
+    """The gradient probes of chapter 1 (flsim.analysis, flsim.theory) on a round's real data, under the check."""
+    from flsim import analysis, theory
+
+    config = flsim.Config(**SMALL)
+    federation = build(config, workers=1)
+    trainer, weights, round_ = federation.trainer, federation.global_weights, federation.round(1)
+    x, y = round_.datasets[0]
+    marked = torch.zeros(len(y), dtype=torch.bool, device=y.device)
+    marked[:5] = True
+    with checking_devices():
+        gradients = analysis.client_gradients(trainer, weights, round_.datasets)
+        malicious = [True] + [False] * (len(round_.datasets) - 1)
+        zscores = analysis.output_layer_zscores(gradients, malicious, trainer.layers, config.target_class)
+        terms = analysis.output_bias_terms(trainer, weights, x, y, marked, config.target_class, round_.orders[0])
+        features = torch.rand(len(y), 8, generator=torch.Generator().manual_seed(0)).to(y.device)
+        overlap = analysis.mean_overlap(features)
+        dW, db = theory.output_layer_gradients(features, torch.ones(10, 8, device=y.device),
+                                               torch.zeros(10, device=y.device), y)
+    assert len(zscores) > 0 and set(terms) >= {"bias_change", "poisoned_labels"} and overlap > 0
+    assert dW.shape == (10, 8) and abs(float(db.sum())) < 1e-5
