@@ -35,5 +35,10 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     assert values["iid_max_share"] < values["dirichlet_max_share"]
     assert values["clean_accuracy"] > 15  # better than chance (10%) after pre-training and 2 rounds
     assert 0 <= values["backdoor_accuracy"] <= values["backdoor_accuracy_max"] <= 100
-    assert values["num_backdoor_images"] == 20
+    assert values["num_backdoor_images"] == values["num_semantic_images"] == 20 and values["backdoor_step"] == 5
+    assert values["num_trigger_images"] == 200  # eval_samples test images, stamped
+    # Both runs train 3 clients x 60 images for 2 rounds, plus the server's pre-training, once per epoch;
+    # they evaluate 200 test images after the pre-training and each round, the backdoored run its 20 images too.
+    assert values["sample_passes"] == 2 * (2 * 3 * 60 + values["server_samples"])
+    assert values["evaluated_images"] == 3 * (2 * 200 + 20)
     assert (values["source_name"], values["target_name"]) == ("T-shirt/top", "Pullover")
