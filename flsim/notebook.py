@@ -194,6 +194,8 @@ def table(frame: pd.DataFrame, digits: int = 3):
     (``PAGE_WIDTH_PX``): show the columns the text is about, shorter names, or the table transposed.
     """
     rounded = frame.round(digits)
+    floats = rounded.select_dtypes("float").columns
+    rounded[floats] = rounded[floats] + 0.0  # -0.0 + 0.0 is 0.0: a rounded tiny negative shows no sign
     missing = rounded.isna()
     if missing.to_numpy().any():
         rounded = rounded.astype(object).mask(missing, "")

@@ -97,3 +97,10 @@ def test_a_verdict_citing_a_measured_number_without_its_interval_is_refused(verd
 ])
 def test_a_verdict_with_its_intervals_or_without_measured_decimals_is_shown(verdict):
     assert notebook.summary({"runs": 3}, verdict).loc["verdict", "value"] == verdict
+
+
+def test_a_table_shows_no_negative_zero_and_keeps_its_integers():
+    frame = pd.DataFrame({"shift": [-0.0001, 1.23456], "clients": [1, 2], "name": ["a", "b"]})
+    shown = notebook.table(frame)
+    assert "-0.0" not in shown.to_html() and shown.clients.dtype == frame.clients.dtype
+    assert shown["shift"].tolist() == [0.0, 1.235]
