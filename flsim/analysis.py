@@ -4,6 +4,7 @@ and the output layer's gradient taken apart on real clients (chapter 1)."""
 from __future__ import annotations
 
 import dataclasses
+import warnings
 import math
 import statistics
 
@@ -190,6 +191,64 @@ def bias_shift(results, num_samples: int | None = None) -> pd.DataFrame:
     return table
 
 
+def bias_term_shares(terms: pd.DataFrame, scale: float = 1000.0, digits: int = 3) -> pd.DataFrame:
+    """Each client's (rows) :func:`output_bias_terms` as its share of the deviation b_t - mean b from the
+    mean over the clients, signed so that the columns add up to the last one, up to rounding (chapter 1).
+
+    Columns, in units of 1 / ``scale`` logit: ``+ poisoned`` and ``+ clean`` (the target labels),
+    ``− p_t start`` and ``− rise of p_t`` (through every weight, the output bias included; the chapter
+    says how small the bias's own share is) and ``= b_t change``. Rounded to ``digits``, without "-0.0".
+    """
+    deviation = (terms - terms.mean()) * scale
+    table = pd.DataFrame({
+        "+ poisoned": deviation.poisoned_labels,
+        "+ clean": deviation.clean_labels,
+        "− p_t start": -deviation.start_probability,
+        "− rise of p_t": -(deviation.rise_via_bias + deviation.rise_via_weights),
+        "= b_t change": deviation.bias_change,
+    })
+    return table.round(digits) + 0.0  # adding 0.0 turns a rounded -0.0 into 0.0
+
+
+def bias_shift_settings(shifts: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Per setting of a grid of one-round runs on several seeds (chapter 1): ``shifts`` holds
+    :func:`bias_shift`'s rows of every run with the columns setting, varied and seed added.
+
+    Index: setting, in the order of first appearance. Columns: varied; predicted; ratio, the mean
+    over the seeds of measured / predicted shift, with lo and hi, its Student-t interval at ``level``
+    (:func:`mean_interval`); below, the seeds whose ratio is below 1; seeds; and honest_sd, the honest
+    clients' standard deviation over the prediction (mean over the seeds).
+    """
+    rows = []
+    for (setting, varied), runs in shifts.groupby(["setting", "varied"], sort=False):
+        ratio, lo, hi = mean_interval(runs.ratio, level)
+        rows.append(dict(setting=setting, varied=varied, predicted=runs.predicted.mean(), ratio=ratio,
+                         lo=lo, hi=hi, below=int((runs.ratio < 1).sum()), seeds=runs.seed.nunique(),
+                         honest_sd=(runs.benign_sd / runs.predicted).mean()))
+    return pd.DataFrame(rows).set_index("setting")
+
+
+def rank_trend(frame: pd.DataFrame, x: str, y: str, by: str = "seed", level: float = 0.95) -> dict:
+    """Does ``y`` fall or rise with ``x``, and do the seeds agree (chapter 1)?
+
+    Spearman's rank correlation of ``x`` and ``y`` within each group of rows ``by`` (a seed's
+    runs); its mean over the groups with a Student-t interval at ``level`` (:func:`mean_interval`),
+    cut to [-1, 1], where a mean of correlations lies. A group whose ``x`` takes fewer than two
+    values, or whose ``y`` is constant, has none and is left out. Keys: rho, lo, hi (NaN with fewer
+    than two groups), groups, negative and positive (the groups whose correlation is below or above
+    0), falling (those in which ``y`` falls at every step of ``x``: a correlation of -1) and rising (+1).
+    """
+    rhos = []
+    for _, group in frame.groupby(by):
+        if group[x].nunique() >= 2 and group[y].nunique() >= 2:
+            rhos.append(group[x].rank().corr(group[y].rank()))  # Spearman: Pearson on the ranks
+    rho, lo, hi = mean_interval(rhos, level)
+    rhos = np.asarray(rhos)
+    return dict(rho=rho, lo=float(np.clip(lo, -1, 1)), hi=float(np.clip(hi, -1, 1)), groups=len(rhos),
+                negative=int((rhos < 0).sum()), positive=int((rhos > 0).sum()),
+                falling=int(np.isclose(rhos, -1).sum()), rising=int(np.isclose(rhos, 1).sum()))
+
+
 # Chapter 3: where the attacker stands out, round by round and class by class.
 
 def attacker_ranks(updates: pd.DataFrame, statistic: str = "max_abs_deviation") -> pd.DataFrame:
@@ -206,23 +265,41 @@ def attacker_ranks(updates: pd.DataFrame, statistic: str = "max_abs_deviation") 
     return table[list(dict.fromkeys(updates.layer))].astype(int)
 
 
-def class_shift(output_bias: pd.DataFrame) -> pd.DataFrame:
+def class_shift(output_bias: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Per class: how the attackers' output-bias deviation b_k - mean b compares with the benign clients' (chapter 3).
 
-    Columns: class, malicious_mean and benign_mean (over client-rounds),
-    benign_sd, z = (malicious_mean - benign_mean) / benign_sd, and
-    positive_share, the share of the attackers' client-rounds in which the
-    deviation is above zero.
+    Columns: class; malicious_mean and benign_mean (over client-rounds); benign_sd, the benign
+    client-rounds' standard deviation with every round pooled; and the attackers' shift in honest
+    standard deviations by two definitions, which differ when the honest spread or mean changes
+    from round to round:
+
+    - ``pooled_z`` = (malicious_mean - benign_mean) / benign_sd, every round pooled (chapter 3's),
+      with pooled_z_lo and pooled_z_hi, the attackers' mean's Student-t interval at ``level`` over
+      their client-rounds (:func:`mean_interval`) in the same units (the benign mean and sd, from
+      many more rows, taken as known);
+    - ``round_z``: (the attackers' mean - the benign mean) / the benign sd within each round,
+      averaged over the rounds with an attacker (chapter 1's measure, against each round's spread),
+      with round_z_lo and round_z_hi, its Student-t interval over those rounds;
+
+    and positive_share, the share of the attackers' client-rounds in which the deviation is above zero.
     """
     rows = []
     for label, group in output_bias.groupby("class"):
         mal, ben = group[group.malicious].deviation, group[~group.malicious].deviation
+        _, low, high = mean_interval(mal, level)
+        per_round = group.groupby(["round", "malicious"]).deviation.agg(["mean", "std"]).unstack("malicious")
+        attacked = per_round.dropna(subset=[("mean", True)]) if ("mean", True) in per_round else per_round.iloc[:0]
+        round_z = mean_interval((attacked["mean", True] - attacked["mean", False]) / attacked["std", False]
+                                if len(attacked) else [], level)
         rows.append({
             "class": label,
             "malicious_mean": mal.mean(),
             "benign_mean": ben.mean(),
             "benign_sd": ben.std(),
-            "z": (mal.mean() - ben.mean()) / ben.std(),
+            "pooled_z": (mal.mean() - ben.mean()) / ben.std(),
+            "pooled_z_lo": (low - ben.mean()) / ben.std(),
+            "pooled_z_hi": (high - ben.mean()) / ben.std(),
+            **dict(zip(("round_z", "round_z_lo", "round_z_hi"), round_z)),
             "positive_share": (mal > 0).mean() if len(mal) else np.nan,
         })
     return pd.DataFrame(rows)
@@ -238,6 +315,58 @@ def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
     q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
     variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2))
     return float(np.sqrt(variance / (positives * negatives)))
+
+
+def tensor_standing(runs: dict, tensor: str, statistic: str = "max_abs_deviation") -> pd.DataFrame:
+    """Per run (rows: the labels of ``runs``, label -> Results), where ``tensor`` stands among the run's
+    parameter tensors by :func:`layer_summary`'s ROC-AUC and ratio (chapter 3).
+
+    Columns: auc with its 95% interval auc_lo, auc_hi (:func:`auc_interval`); auc_rank (1: the largest,
+    ties sharing it) and best_auc, the tensor with the largest AUC, with best_auc_value, best_auc_lo,
+    best_auc_hi; ratio with its 95% bootstrap interval ratio_lo, ratio_hi over the run's rounds
+    (:func:`sweep_ratio`); ratio_rank and best_ratio, the tensor with the largest ratio.
+    """
+    rows = {}
+    for label, r in runs.items():
+        table = layer_summary(r.updates, statistic).set_index("layer")
+        positives, negatives = _client_rounds(r)
+        ratios = sweep_ratio([r], "seed", statistic).droplevel(0)
+        auc, ratio = table.auc, table.ratio
+        best = auc.idxmax()
+        auc_lo, auc_hi = auc_interval(auc[tensor], positives, negatives)
+        best_lo, best_hi = auc_interval(auc[best], positives, negatives)
+        rows[label] = dict(auc=auc[tensor], auc_lo=auc_lo, auc_hi=auc_hi,
+                           auc_rank=int(auc.rank(ascending=False, method="min")[tensor]), best_auc=best,
+                           best_auc_value=auc[best], best_auc_lo=best_lo, best_auc_hi=best_hi,
+                           ratio=ratio[tensor], ratio_lo=ratios.lo[tensor], ratio_hi=ratios.hi[tensor],
+                           ratio_rank=int(ratio.rank(ascending=False, method="min")[tensor]),
+                           best_ratio=ratio.idxmax())
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("run")
+
+
+def round_ranges(rounds) -> str:
+    """Rounds as a reader writes them (chapter 3): [1, 2, 3, 4, 5, 16, 20] -> "1-5, 16 and 20"; "none" if empty."""
+    spans: list[list[int]] = []
+    for r in sorted(int(r) for r in rounds):
+        if spans and r == spans[-1][1] + 1:
+            spans[-1][1] = r
+        else:
+            spans.append([r, r])
+    parts = [f"{first}-{last}" if last > first else str(first) for first, last in spans]
+    return " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts) or "none"
+
+
+def rank_correlation(a: pd.Series, b: pd.Series, level: float = 0.95) -> tuple[float, float, float]:
+    """Spearman's rank correlation of two aligned series and its interval at ``level`` (chapter 3: two
+    seeds' AUCs per tensor): Fisher's z with Fieller, Hartley and Pearson's standard error
+    sqrt(1.06 / (n - 3)). (rho, low, high); NaN bounds with fewer than four pairs."""
+    rho = float(a.rank().corr(b.rank()))
+    n = len(a)
+    if n < 4 or not np.isfinite(rho):
+        return rho, float("nan"), float("nan")
+    half = statistics.NormalDist().inv_cdf((1 + level) / 2) * math.sqrt(1.06 / (n - 3))
+    centre = math.atanh(min(max(rho, -0.999999), 0.999999))
+    return rho, math.tanh(centre - half), math.tanh(centre + half)
 
 
 def mean_overlap(activations: torch.Tensor) -> float:
@@ -261,12 +390,13 @@ def regime(config) -> str:
 
     samples = config.samples_per_client or DATASET_SIZES[config.dataset][0] // (config.num_clients + 1)
     steps = config.local_epochs * -(-samples // config.batch_size)
+    steps = f"{steps} local SGD step{'s' if steps != 1 else ''} per client and round"
     if config.attack == "none":
-        return f"{steps} local SGD steps per client and round, no attack"
+        return f"{steps}, no attack"
     images = (f"{len(config.semantic_indices)} images of your own" if config.semantic_indices is not None
               else semantic_set_name(config.dataset, config.semantic_set))
     backdoor = "trigger backdoor" if config.attack == "trigger" else f"semantic backdoor ({images})"
-    return (f"{steps} local SGD steps per client and round, 1 in {config.num_malicious * config.malicious_data_rate} "
+    return (f"{steps}, 1 in {config.num_malicious * config.malicious_data_rate} "
             f"of each attacker's samples poisoned, {backdoor}")
 
 
@@ -316,6 +446,20 @@ def auc_interval(auc: float, positives: int, negatives: int, level: float = 0.95
     return max(0.0, auc - half), min(1.0, auc + half)
 
 
+def ratio_interval(malicious, benign, level: float = 0.95, draws: int = 2000,
+                   seed: int = 0) -> tuple[float, float, float]:
+    """The ratio of the mean malicious to the mean benign value, with a bootstrap interval at ``level``
+    (ratio, low, high): each draw resamples both groups' values with replacement (chapter 4: one round's
+    attacker against the honest clients of its round). Seeded: the same values give the same interval."""
+    malicious, benign = np.asarray(malicious, dtype=float), np.asarray(benign, dtype=float)
+    rng = np.random.default_rng(seed)
+    drawn = (rng.choice(malicious, (draws, len(malicious))).mean(axis=1)
+             / rng.choice(benign, (draws, len(benign))).mean(axis=1))
+    tail = 100 * (1 - level) / 2
+    return (float(malicious.mean() / benign.mean()), float(np.percentile(drawn, tail)),
+            float(np.percentile(drawn, 100 - tail)))
+
+
 def tensor_lead(summary: pd.DataFrame, by, tensor: str = "fc2.bias", measure: str = "attacker_z",
                 level: float = 0.95) -> pd.DataFrame:
     """Per setting (the columns ``by``) of a table with one row per run and tensor (:func:`sweep_summary`):
@@ -328,8 +472,10 @@ def tensor_lead(summary: pd.DataFrame, by, tensor: str = "fc2.bias", measure: st
     the runs in which ``tensor`` alone is the largest. A lead whose interval excludes 0 is one the
     seeds settle.
     """
-    wide = summary.set_index(list(by) + ["run", "layer"])[measure].unstack("layer")
-    wide = wide[list(dict.fromkeys(summary.layer))]  # the model's order of tensors, not the alphabet's
+    indexed = summary.set_index(list(by) + ["run", "layer"])[measure]
+    # the settings in their order in ``summary`` and the model's order of tensors, not sorted
+    wide = indexed.unstack("layer").reindex(indexed.index.droplevel("layer").unique())
+    wide = wide[list(dict.fromkeys(summary.layer))]
     rows = []
     for key, runs in wide.groupby(level=list(by), sort=False):
         means = runs.mean()
@@ -433,6 +579,40 @@ def interval_text(value: float, lo: float, hi: float, spec: str = ".2f") -> str:
     return f"{shown(value)} [{shown(lo)}, {shown(hi)}]"
 
 
+def per_value_text(table: pd.DataFrame, name: str, column: str = "mean", lo: str = "lo", hi: str = "hi",
+                   spec: str = ".2f") -> str:
+    """The words "``name`` = value: x [lo, hi]; ..." for each row of a table indexed by a swept value
+    (chapters 5-7), for a glued sentence that compares the values."""
+    return "; ".join(f"{name} = {value:g}: {interval_text(row[column], row[lo], row[hi], spec)}"
+                     for value, row in table.iterrows())
+
+
+def seed_spread(per_run: pd.DataFrame, by: str, column: str) -> pd.DataFrame:
+    """Per swept value (rows, ascending): ``column`` of :func:`sweep_runs` as its mean over seeds (mean)
+    and the lowest and highest seed's value (lo, hi), the spread the seeds show (chapters 5-7)."""
+    return per_run.groupby(by)[column].agg(["mean", "min", "max"]).set_axis(["mean", "lo", "hi"], axis=1)
+
+
+def poisoning_rule(num_samples: int, num_malicious_values, malicious_data_rate: int, lr: float, batch_size: int,
+                   local_epochs: int, num_chosen: int) -> pd.DataFrame:
+    """Per number of attackers m (index, those above 0; chapter 5): the samples each attacker poisons under
+    the paper's rule (step m r) and all of them together, the first-order shift of each attacker's
+    target-class bias (:func:`flsim.theory.predicted_bias_shift`), and the same two for the rule the paper
+    did not use, every attacker keeping a lone attacker's step r ("step r")."""
+    alone = theory.predicted_bias_shift(num_samples, 1, malicious_data_rate, lr, batch_size, local_epochs,
+                                        num_chosen)
+    rows = []
+    for m in (m for m in num_malicious_values if m > 0):
+        each = len(poison_positions(num_samples, m, malicious_data_rate))
+        rows.append({"m": m, "poisoned each": each, "in total": m * each,
+                     "predicted shift": theory.predicted_bias_shift(num_samples, m, malicious_data_rate, lr,
+                                                                    batch_size, local_epochs, num_chosen),
+                     "each, step r": len(poison_positions(num_samples, 1, malicious_data_rate)),
+                     # the lone attacker's shift with m attackers pulling the mean: factor 1 - m/N
+                     "shift, step r": alone * (1 - m / num_chosen) / (1 - 1 / num_chosen)})
+    return pd.DataFrame(rows).set_index("m")
+
+
 def _client_rounds(results) -> tuple[int, int]:
     """A run's attacker and honest client-rounds: the rows behind one tensor's AUC."""
     first = results.updates[results.updates.layer == results.updates.layer.iloc[0]]
@@ -451,20 +631,23 @@ def sweep_auc(results, summary: pd.DataFrame, by: str, width: float = 2.0) -> pd
     tensors in the model's order), how well the tensor's statistic separates the attackers (chapters 5-7).
 
     Columns: auc, the ROC-AUC of :func:`sweep_summary` (``summary``, of the same ``results``) averaged
-    over seeds; se, Hanley and McNeil's standard error (:func:`auc_standard_error`, a lower bound) for
-    one run's attacker and honest client-rounds, divided by the square root of the number of seeds; lo
-    and hi, auc -/+ ``width`` standard errors within [0, 1]; clear, whether lo is above 0.5: a
-    separation that chance does not explain.
+    over seeds; se, Hanley and McNeil's standard error (:func:`auc_standard_error`) for one run's
+    attacker and honest client-rounds, divided by the square root of the number of seeds; lo and hi,
+    the interval ``width`` such errors either side, each taken at its end rather than at the AUC
+    (:func:`auc_score_interval` for the seeds' client-rounds together), so that an AUC of 1 keeps a
+    width; clear, whether lo is above 0.5: a separation that chance does not explain. Rows of one
+    client are not independent: the interval is a lower bound on the uncertainty.
     """
     counts = pd.DataFrame([(getattr(r.config, by), *_client_rounds(r)) for r in results],
                           columns=[by, "positives", "negatives"]).groupby(by)
-    positives, negatives, seeds = counts.positives.mean(), counts.negatives.mean(), counts.size()
+    positives, negatives, seeds = counts.positives.sum(), counts.negatives.sum(), counts.size()
+    level = 2 * statistics.NormalDist().cdf(width) - 1
     rows = []
     for (value, layer), auc in summary.groupby([by, "layer"], sort=False).auc.mean().dropna().items():
-        se = (auc_standard_error(auc, round(positives[value]), round(negatives[value]))
-              / np.sqrt(seeds[value]))
-        rows.append({by: value, "layer": layer, "auc": auc, "se": se,
-                     "lo": max(0.0, auc - width * se), "hi": min(1.0, auc + width * se)})
+        se = (auc_standard_error(auc, round(positives[value] / seeds[value]),
+                                 round(negatives[value] / seeds[value])) / np.sqrt(seeds[value]))
+        lo, hi = auc_score_interval(auc, int(positives[value]), int(negatives[value]), level)
+        rows.append({by: value, "layer": layer, "auc": auc, "se": se, "lo": lo, "hi": hi})
     table = pd.DataFrame(rows, columns=[by, "layer", "auc", "se", "lo", "hi"])
     table["clear"] = table.lo > 0.5
     return _in_model_order(table, by, list(dict.fromkeys(summary.layer)))
@@ -519,10 +702,12 @@ def _shift_draws(results, by: str, num_samples: int | None, draws: int, seed: in
         shift = bias_shift(r, n)
         picks = rng.integers(0, len(shift), (draws, len(shift)))
         measured, spread = shift.malicious.to_numpy(), shift.benign_sd.to_numpy()
-        runs.setdefault(getattr(c, by), []).append(dict(
-            poisoned=len(poison_positions(n, c.attackers, c.malicious_data_rate)),
-            predicted=shift.predicted.iloc[0], measured=np.nanmean(measured), honest_sd=np.nanmean(spread),
-            measured_draws=np.nanmean(measured[picks], axis=1), sd_draws=np.nanmean(spread[picks], axis=1)))
+        with warnings.catch_warnings():  # a draw of rounds without an attacker is NaN, and left out
+            warnings.simplefilter("ignore", RuntimeWarning)
+            runs.setdefault(getattr(c, by), []).append(dict(
+                poisoned=len(poison_positions(n, c.attackers, c.malicious_data_rate)),
+                predicted=shift.predicted.iloc[0], measured=np.nanmean(measured), honest_sd=np.nanmean(spread),
+                measured_draws=np.nanmean(measured[picks], axis=1), sd_draws=np.nanmean(spread[picks], axis=1)))
     return {value: {key: np.mean([run[key] for run in seeds], axis=0) for key in seeds[0]}
             for value, seeds in sorted(runs.items())}
 
@@ -584,6 +769,118 @@ def shift_exponents(results, by: str, x: str | None = None, num_samples: int | N
     return pd.DataFrame(table).T
 
 
+def exponent_text(row: pd.Series) -> str:
+    """A row of :func:`shift_exponents` for the text (chapters 6 and 7): "k [lo, hi]", or why it is not
+    there, since a shift that is not positive has no exponent."""
+    if row.k != row.k:
+        return "undefined (a mean shift is not positive)"
+    if row.lo != row.lo or row.hi != row.hi:
+        return f"{row.k:.2f}, its interval undefined (resampled shifts are not positive)"
+    return interval_text(row.k, row.lo, row.hi)
+
+
+def sweep_evidence(auc: pd.DataFrame, ratio: pd.DataFrame, tensor: str) -> pd.DataFrame:
+    """Per swept value (rows): the case for ``tensor`` (chapters 5-7), from :func:`sweep_auc` and
+    :func:`sweep_ratio`. Columns: its auc, lo, hi and clear; auc_rank, its rank among the tensors by
+    mean AUC (1 = the largest, ties sharing it); ratio, ratio_lo, ratio_hi and ratio_rank likewise, and
+    ratio_clear, whether ratio_lo is above 1 (the attackers' deviation larger than the honest one); and
+    best, the tensor(s) of AUC rank 1 (joined by " and "), with best_auc, best_lo and best_hi (of the
+    first of them)."""
+    auc_ranks = auc.auc.unstack(sort=False).rank(axis=1, ascending=False, method="min")
+    ratio_ranks = ratio.ratio.unstack(sort=False).rank(axis=1, ascending=False, method="min")
+    rows = []
+    for value, ranks in auc_ranks.iterrows():
+        best = list(ranks.index[ranks == 1])
+        mine, top, spread = auc.loc[(value, tensor)], auc.loc[(value, best[0])], ratio.loc[(value, tensor)]
+        rows.append({"value": value, "auc": mine.auc, "lo": mine.lo, "hi": mine.hi,
+                     "clear": bool(mine.clear), "auc_rank": int(ranks[tensor]), "ratio": spread.ratio,
+                     "ratio_lo": spread.lo, "ratio_hi": spread.hi,
+                     "ratio_rank": int(ratio_ranks.loc[value, tensor]), "ratio_clear": bool(spread.lo > 1),
+                     "best": " and ".join(best),
+                     "best_auc": top.auc, "best_lo": top.lo, "best_hi": top.hi})
+    return pd.DataFrame(rows).set_index("value").rename_axis(auc.index.names[0])
+
+
+def localisation_claim(evidence: pd.DataFrame, tensor: str, setting: str, name: str) -> str:
+    """The verdict's words on the paper's claim over a sweep (chapters 5-7), from :func:`sweep_evidence`:
+    it holds across ``setting`` (e.g. "the numbers of attackers") when ``tensor`` is the best tensor by
+    AUC and clear of chance at every swept value, only in part at some, and does not at none. A value at
+    which it is the best but its interval reaches chance supports nothing, and is named as such, with
+    its interval, and a win shared with other tensors names them; ``name`` labels a value ("m" gives
+    "m = 4")."""
+    def at(rows):
+        return ", ".join(f"{name} = {value:g} (AUC {interval_text(row.auc, row.lo, row.hi)})"
+                         for value, row in rows.iterrows())
+
+    wins = evidence[evidence.auc_rank == 1]
+    clear, chance = wins[wins.clear], wins[~wins.clear]
+    status = ("holds" if len(clear) == len(evidence) else "does not hold" if clear.empty
+              else "holds only in part")
+    text = f"the claim that the anomaly concentrates in the output-layer bias {status} across {setting} of this run"
+    if 0 < len(clear) < len(evidence):
+        text += f"; {tensor} is the best tensor by AUC, clear of chance, only at {at(clear)}"
+    if len(chance):
+        text += (f"; {'it is also' if len(clear) else f'{tensor} is'} the best tensor at {at(chance)}, "
+                 "but with an interval that reaches chance (0.5), which supports nothing")
+    for value, row in clear.iterrows():
+        others = [layer for layer in row.best.split(" and ") if layer != tensor]
+        if others:
+            text += f"; at {name} = {value:g} it shares the top AUC with {' and '.join(others)}"
+    return text
+
+
+def sweep_run_table(per_run: pd.DataFrame, summary: pd.DataFrame, by: str, tensor: str,
+                    label: str) -> pd.DataFrame:
+    """One row per run (index: ``label`` for the swept ``by``, seed) with the columns the chapters' text is
+    about, ``tensor``'s first (chapters 5-7): its ROC-AUC and malicious/benign ratio
+    (:func:`sweep_summary`), then backdoor accuracy (mean of the last rounds) and main-task accuracy
+    (final round) from :func:`sweep_runs`. A run without an attacker has no AUC or ratio (NaN)."""
+    own = summary[summary.layer == tensor].set_index("run")
+    table = pd.DataFrame({label: per_run[by], "seed": per_run.seed,
+                          f"{tensor} AUC": per_run.run.map(own.auc), f"{tensor} ratio": per_run.run.map(own.ratio),
+                          "backdoor accuracy": per_run.backdoor_accuracy_last, "main accuracy": per_run.main_accuracy})
+    return table.sort_values([label, "seed"], kind="stable").set_index([label, "seed"])
+
+
+def tensor_table(auc: pd.DataFrame, ratio: pd.DataFrame, tensor: str, label: str) -> pd.DataFrame:
+    """:func:`sweep_auc` and :func:`sweep_ratio` as chapters 5-7 show them: one row per swept value and
+    tensor (index ``label``, tensor), ``tensor`` first within each value, its AUC and ratio each as
+    "x [lo, hi]". Long rather than wide, so that it fits the page however many values are swept."""
+    layers = list(dict.fromkeys(auc.index.get_level_values("layer")))
+    order = [tensor] + [layer for layer in layers if layer != tensor]
+    rows = [{label: value, "tensor": layer,
+             "AUC": interval_text(*auc.loc[(value, layer), ["auc", "lo", "hi"]]),
+             "ratio": interval_text(*ratio.loc[(value, layer), ["ratio", "lo", "hi"]])}
+            for value in dict.fromkeys(auc.index.get_level_values(0)) for layer in order]
+    return pd.DataFrame(rows).set_index([label, "tensor"])
+
+
+def evidence_table(evidence: pd.DataFrame, tensor: str, label: str) -> pd.DataFrame:
+    """:func:`sweep_evidence` as chapters 5-7 show it: per swept value (index ``label``), ``tensor``'s AUC
+    and ratio with their intervals and their ranks among the tensors (the tensors that tie at the top
+    can be many: :func:`tensor_table` beside it shows them)."""
+    return pd.DataFrame({
+        f"{tensor} AUC": [interval_text(r.auc, r.lo, r.hi) for r in evidence.itertuples()],
+        "AUC rank": evidence.auc_rank,
+        f"{tensor} ratio": [interval_text(r.ratio, r.ratio_lo, r.ratio_hi) for r in evidence.itertuples()],
+        "ratio rank": evidence.ratio_rank,
+    }, index=evidence.index).rename_axis(label)
+
+
+def shift_table(shift: pd.DataFrame, label: str, spec: str = ".5f") -> pd.DataFrame:
+    """:func:`sweep_shift` as chapters 5-7 show it: per swept value (index ``label``), the measured shift
+    with its interval beside the prediction (logit units, formatted with ``spec``), then the measured
+    shift divided by the prediction and by the honest spread (÷), each with its interval (the spread
+    itself is in the chapters' figure)."""
+    rows = list(shift.itertuples())
+    return pd.DataFrame({
+        "measured": [interval_text(r.measured, r.lo, r.hi, spec) for r in rows],
+        "predicted": [format(r.predicted, spec) for r in rows],
+        "÷ predicted": [interval_text(r.fraction, r.fraction_lo, r.fraction_hi, ".0%") for r in rows],
+        "÷ honest sd": [interval_text(r.sd_units, r.sd_units_lo, r.sd_units_hi) for r in rows],
+    }, index=shift.index).rename_axis(label)
+
+
 # Chapters 8-9: what a defence costs and whom it stops.
 
 def defence_summary(results) -> dict:
@@ -596,13 +893,32 @@ def defence_summary(results) -> dict:
     per client, and ``tpr`` also when no client attacked.
     """
     last = results.rounds.iloc[-1]
-    decided = results.defence.dropna(subset=["accepted"])
-    flagged = ~decided.accepted.astype(bool)
-    attackers = decided.malicious.astype(bool)
+    flagged, attackers = _defence_flags(results)
     return dict(main_accuracy=float(last.main_accuracy), backdoor_accuracy=float(last.backdoor_accuracy),
                 backdoor_peak=float(results.rounds.backdoor_accuracy.iloc[1:].max()),
                 tpr=float(flagged[attackers].mean()) if attackers.any() else float("nan"),
                 fpr=float(flagged[~attackers].mean()) if (~attackers).any() else float("nan"))
+
+
+def _defence_flags(results) -> tuple[pd.Series, pd.Series]:
+    """Of the client-rounds on which ``results``' aggregator decided: which it flagged (did not accept),
+    and which were the attackers'."""
+    decided = results.defence.dropna(subset=["accepted"])
+    return ~decided.accepted.astype(bool), decided.malicious.astype(bool)
+
+
+def defence_counts(results) -> dict:
+    """The counts behind :func:`defence_summary`'s ``tpr`` and ``fpr`` (chapter 8), pooled over one run or
+    a list of runs: attackers_flagged of attacker_rounds, honest_flagged of honest_rounds (0 of 0 for
+    rules that decide nothing per client), for a sentence that gives both, or a Wilson interval."""
+    counts = dict(attackers_flagged=0, attacker_rounds=0, honest_flagged=0, honest_rounds=0)
+    for run in [results] if hasattr(results, "config") else results:
+        flagged, attackers = _defence_flags(run)
+        counts["attackers_flagged"] += int(flagged[attackers].sum())
+        counts["attacker_rounds"] += int(attackers.sum())
+        counts["honest_flagged"] += int(flagged[~attackers].sum())
+        counts["honest_rounds"] += int((~attackers).sum())
+    return counts
 
 
 def _robust_z_of(scores: pd.Series) -> pd.Series:
@@ -614,18 +930,27 @@ def _robust_z_of(scores: pd.Series) -> pd.Series:
 def flag(detection: pd.DataFrame, z: float = 3.0) -> pd.Series:
     """Which rows a server would flag with the detector alone: the rule of
     :func:`flsim.detectors.outliers`
-    (robust z-score above ``z``), applied within each round and detector."""
-    return detection.groupby(["round", "detector"]).score.transform(_robust_z_of) > z
+    (robust z-score above ``z``), applied within each round and detector (and run, where a
+    ``run`` column tells several runs apart)."""
+    keys = ["run", "round", "detector"] if "run" in detection else ["round", "detector"]
+    return detection.groupby(keys).score.transform(_robust_z_of) > z
 
 
 def tpr_at_fpr(scores, malicious, fpr: float = 0.05) -> float:
     """Share of malicious rows scoring above the threshold that flags at most ``fpr`` of the benign rows."""
     scores, malicious = np.asarray(scores, dtype=float), np.asarray(malicious, dtype=bool)
-    benign = np.sort(scores[~malicious])[::-1]
-    if not malicious.any() or len(benign) == 0:
+    if not malicious.any() or malicious.all():
         return float("nan")
-    threshold = benign[int(np.floor(fpr * len(benign)))]
-    return float((scores[malicious] > threshold).mean())
+    return float((scores[malicious] > score_threshold(scores[~malicious], fpr)).mean())
+
+
+def score_threshold(benign, fpr: float = 0.05) -> float:
+    """The score above which at most ``fpr`` of the ``benign`` scores lie (chapters 8 and 9): flagging
+    scores strictly above it accuses at most that share of them. NaN without scores."""
+    ordered = np.sort(np.asarray(benign, dtype=float))[::-1]
+    if len(ordered) == 0:
+        return float("nan")
+    return float(ordered[min(int(np.floor(fpr * len(ordered))), len(ordered) - 1)])
 
 
 def detection_summary(detection: pd.DataFrame, z: float = 3.0, fpr: float = 0.05) -> pd.DataFrame:
@@ -659,3 +984,186 @@ def detection_summary(detection: pd.DataFrame, z: float = 3.0, fpr: float = 0.05
             clean_round_fpr=group[~attacked].flagged.mean() if (~attacked).any() else np.nan,
         ))
     return pd.DataFrame(rows)
+
+
+def wilson_interval(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson's score interval at ``level`` for a rate of ``successes`` in ``trials`` (chapters 8 and 9).
+
+    Unlike the normal interval it stays inside [0, 1] and keeps a width at 0 or ``trials`` of
+    ``trials`` (0 of 36 flagged: [0, 0.096]). It treats the trials as independent; a run's
+    client-rounds are not quite, so read it as a lower bound on the uncertainty. NaN without trials.
+    """
+    if trials == 0:
+        return float("nan"), float("nan")
+    z = statistics.NormalDist().inv_cdf((1 + level) / 2)
+    rate, shrink = successes / trials, 1 + z * z / trials
+    centre = (rate + z * z / (2 * trials)) / shrink
+    half = z / shrink * math.sqrt(rate * (1 - rate) / trials + z * z / (4 * trials * trials))
+    return max(0.0, min(rate, centre - half)), min(1.0, max(rate, centre + half))
+
+
+def count_text(successes: int, trials: int, spec: str = ".0%", level: float = 0.95) -> str:
+    """"k of n (rate [lo, hi])" with :func:`wilson_interval`, the rate formatted with ``spec``, for a
+    sentence that gives a count and its rate (chapters 8 and 9); "0 of 0" without trials."""
+    if trials == 0:
+        return "0 of 0"
+    rate = successes / trials
+    return f"{successes} of {trials} ({interval_text(rate, *wilson_interval(successes, trials, level), spec)})"
+
+
+def auc_bootstrap_interval(scores, malicious, clusters, level: float = 0.95, resamples: int = 2000,
+                           seed: int = 0) -> tuple[float, float]:
+    """A percentile interval at ``level`` for :func:`roc_auc`, from ``resamples`` draws of whole clusters
+    with replacement (chapters 8 and 9): a cluster is a run's round, whose honest clients share the mean
+    the detectors measure from, so the draws keep that dependence (not the weaker one between a run's
+    rounds). Widened to hold the AUC itself if it falls outside; seeded. NaN without both groups."""
+    scores, malicious = np.asarray(scores, dtype=float), np.asarray(malicious, dtype=bool)
+    if malicious.all() or not malicious.any():
+        return float("nan"), float("nan")
+    codes, labels = pd.factorize(np.asarray(clusters))
+    positive, negative = scores[malicious], scores[~malicious]
+    wins = (positive[:, None] > negative[None, :]) + 0.5 * (positive[:, None] == negative[None, :])
+    drawn = np.random.default_rng(seed).multinomial(len(labels), np.full(len(labels), 1 / len(labels)),
+                                                    size=resamples).astype(float)
+    weights_pos, weights_neg = drawn[:, codes[malicious]], drawn[:, codes[~malicious]]
+    with np.errstate(invalid="ignore", divide="ignore"):  # a draw without attackers has no AUC
+        aucs = ((weights_pos @ wins) * weights_neg).sum(1) / (weights_pos.sum(1) * weights_neg.sum(1))
+    lo, hi = np.percentile(aucs[np.isfinite(aucs)], [50 * (1 - level), 50 * (1 + level)])
+    auc = roc_auc(scores, malicious)
+    return float(min(lo, auc)), float(max(hi, auc))
+
+
+def auc_score_interval(auc: float, positives: int, negatives: int, level: float = 0.95) -> tuple[float, float]:
+    """Newcombe's (2006, method 5) score interval at ``level`` for a ROC-AUC from ``positives`` attacker and
+    ``negatives`` honest rows (chapters 8 and 9): Hanley and McNeil's variance, taken at the bound rather
+    than at the AUC and with (positives + negatives) / 2 - 1 for both group sizes, inverted as Wilson's
+    interval inverts the binomial's. Unlike a normal interval it keeps a width at an AUC of 1 (4
+    attackers above 16 honest clients: [0.71, 1]). It treats the rows as independent. NaN without
+    both groups."""
+    if positives == 0 or negatives == 0 or np.isnan(auc):
+        return float("nan"), float("nan")
+    z2, pairs = statistics.NormalDist().inv_cdf((1 + level) / 2) ** 2, (positives + negatives) / 2 - 1
+
+    def excess(theta: float) -> float:  # negative inside the interval
+        variance = theta * (1 - theta) / (positives * negatives) * (
+            1 + pairs * ((1 - theta) / (2 - theta) + theta / (1 + theta)))
+        return (auc - theta) ** 2 - z2 * variance
+
+    def root(inside: float, outside: float) -> float:
+        if excess(outside) <= 0:
+            return outside
+        for _ in range(60):
+            middle = (inside + outside) / 2
+            inside, outside = (middle, outside) if excess(middle) <= 0 else (inside, middle)
+        return (inside + outside) / 2
+    return root(auc, 0.0), root(auc, 1.0)
+
+
+def _pooled(results, table: str) -> pd.DataFrame:
+    """``table`` of one Results or of each of a list, stacked, with a ``run`` column (the position)."""
+    runs = [results] if hasattr(results, "config") else list(results)
+    return pd.concat([getattr(r, table).assign(run=i) for i, r in enumerate(runs)], ignore_index=True)
+
+
+def clean_thresholds(clean, fpr: float = 0.05) -> pd.Series:
+    """Per detector: :func:`score_threshold` of the honest client-rounds of ``clean`` (a Results or a
+    list, runs without an attacker), the score above which at most ``fpr`` of them lie (chapters 8
+    and 9). Fixed on runs without an attacker, it does not depend on the runs it is then judged on."""
+    detection = _pooled(clean, "detection")
+    honest = detection[~detection.malicious.astype(bool)]
+    return honest.groupby("detector", sort=False).score.agg(lambda s: score_threshold(s, fpr))
+
+
+def _auc_with_interval(rows: pd.DataFrame, level: float, resamples: int, seed: int) -> dict:
+    """auc, auc_lo, auc_hi of the rows' score (columns run, round, score, malicious): the interval the
+    wider bounds of :func:`auc_bootstrap_interval` over the runs' rounds and :func:`auc_score_interval`."""
+    malicious = rows.malicious.astype(bool)
+    auc = roc_auc(rows.score, malicious)
+    clusters = rows.groupby(["run", "round"]).ngroup().to_numpy()
+    drawn = auc_bootstrap_interval(rows.score, malicious, clusters, level, resamples, seed)
+    scored = auc_score_interval(auc, int(malicious.sum()), int((~malicious).sum()), level)
+    return dict(auc=auc, auc_lo=min(drawn[0], scored[0]), auc_hi=max(drawn[1], scored[1]))
+
+
+def layer_aucs(results, statistic: str = "max_abs_deviation", level: float = 0.95, resamples: int = 2000,
+               seed: int = 0) -> pd.DataFrame:
+    """Per parameter tensor, in the model's order: the ROC-AUC of ``statistic`` for telling attacker from
+    honest client-rounds, pooled over ``results`` (a Results or a list, e.g. seeds), with the interval of
+    :func:`detection_report` (chapter 9). Columns: layer, attacker_rounds, honest_rounds, auc, auc_lo,
+    auc_hi; the first three are what :func:`flsim.plots.layer_auc` reads."""
+    updates = _pooled(results, "updates")
+    updates = updates.assign(score=anomaly_score(updates, statistic), malicious=updates.malicious.astype(bool))
+    return pd.DataFrame([dict(layer=layer, attacker_rounds=int(group.malicious.sum()),
+                              honest_rounds=int((~group.malicious).sum()),
+                              **_auc_with_interval(group, level, resamples, seed))
+                         for layer, group in updates.groupby("layer", sort=False)])
+
+
+def _rate(flagged: pd.Series, level: float) -> tuple[float, float, float]:
+    if len(flagged) == 0:
+        return float("nan"), float("nan"), float("nan")
+    return (float(flagged.mean()), *wilson_interval(int(flagged.sum()), len(flagged), level))
+
+
+def detection_report(attacked, clean=None, z: float = 3.0, fpr: float = 0.05, level: float = 0.95,
+                     resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Per detector, detection as benchmarks report it (chapters 8 and 9): the runs ``attacked`` (a Results
+    or a list, e.g. one setting's seeds) pooled, and judged beside the runs without an attacker ``clean``.
+
+    - attacker_rounds, honest_rounds, clean_rounds: the client-rounds behind the numbers.
+    - auc: ROC-AUC of attacker against honest client-rounds of ``attacked``, with auc_lo, auc_hi the
+      wider bounds of :func:`auc_bootstrap_interval` (whole rounds resampled: it keeps a round's
+      dependence) and :func:`auc_score_interval` (it keeps a width where every draw separates perfectly).
+    - tpr, fpr: the detector's own decision rule, :func:`flag`'s outlier rule (robust z-score above
+      ``z`` within the round; nothing to calibrate): the shares of attacker and of honest client-rounds
+      of ``attacked`` it flags. clean_fpr: the share of ``clean``'s client-rounds it flags, its false
+      alarms where there is nobody to catch.
+    - threshold: :func:`clean_thresholds` at ``fpr``, fixed on ``clean`` before any attacker is seen;
+      cal_tpr, cal_fpr: the shares of attacker and honest client-rounds of ``attacked`` above it.
+
+    Every rate comes with its :func:`wilson_interval` at ``level`` (``<rate>_lo``, ``<rate>_hi``).
+    Without ``clean``, clean_fpr, threshold and the cal_ columns are NaN and clean_rounds is 0.
+    """
+    detection = _pooled(attacked, "detection")
+    detection = detection.assign(malicious=detection.malicious.astype(bool), flagged=flag(detection, z))
+    if clean is not None:
+        quiet = _pooled(clean, "detection")
+        quiet = quiet[~quiet.malicious.astype(bool)]
+        quiet = quiet.assign(flagged=flag(quiet, z))
+        thresholds = clean_thresholds(clean, fpr)
+    rows = []
+    for name, group in detection.groupby("detector", sort=False):
+        attackers, honest = group[group.malicious], group[~group.malicious]
+        row = dict(detector=name, attacker_rounds=len(attackers), honest_rounds=len(honest), clean_rounds=0,
+                   **_auc_with_interval(group, level, resamples, seed))
+        for column, rows_flagged in (("tpr", attackers.flagged), ("fpr", honest.flagged)):
+            row.update(zip((column, f"{column}_lo", f"{column}_hi"), _rate(rows_flagged, level)))
+        row.update({key: float("nan") for key in ("clean_fpr", "clean_fpr_lo", "clean_fpr_hi", "threshold",
+                                                  "cal_tpr", "cal_tpr_lo", "cal_tpr_hi",
+                                                  "cal_fpr", "cal_fpr_lo", "cal_fpr_hi")})
+        if clean is not None:
+            mine = quiet[quiet.detector == name]
+            threshold = float(thresholds.get(name, float("nan")))
+            row.update(clean_rounds=len(mine), threshold=threshold)
+            row.update(zip(("clean_fpr", "clean_fpr_lo", "clean_fpr_hi"), _rate(mine.flagged, level)))
+            for column, part in (("cal_tpr", attackers), ("cal_fpr", honest)):
+                row.update(zip((column, f"{column}_lo", f"{column}_hi"), _rate(part.score > threshold, level)))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def interval_columns(frame: pd.DataFrame, columns: dict[str, tuple[str, str]]) -> pd.DataFrame:
+    """Columns of ``value [lo, hi]`` text for a table (chapters 8 and 9): ``columns`` maps a header to
+    (a column of ``frame`` with its ``_lo`` and ``_hi`` beside it, a format); the format "%" shows a rate
+    in percent without the sign (put it in the header). A missing value is an empty cell, a missing
+    interval leaves the value alone."""
+    def text(value, lo, hi, spec):
+        scale, spec = (100, ".0f") if spec == "%" else (1, spec)
+        if np.isnan(value):
+            return ""
+        if np.isnan(lo) or np.isnan(hi):
+            return interval_text(scale * value, 0, 0, spec).split(" [")[0]
+        return interval_text(scale * value, scale * lo, scale * hi, spec)
+    return pd.DataFrame({header: [text(v, lo, hi, spec) for v, lo, hi in
+                                  zip(frame[c], frame[f"{c}_lo"], frame[f"{c}_hi"])]
+                         for header, (c, spec) in columns.items()}, index=frame.index)

@@ -59,28 +59,35 @@ def deviation_heatmap(updates: pd.DataFrame, statistic: str = "max_abs_deviation
 
     Each panel has its own colour scale (its colour bar, in the statistic's
     units), so the question it answers is "which client stands out in this
-    layer", not "which layer is largest". Malicious clients' rows are labelled
-    with a star.
+    layer", not "which layer is largest". A panel whose values are far from 1
+    shows them in units of a power of ten that its title names ("x 10^-3"), so
+    its colour bar carries short tick labels and no offset text to collide with
+    the titles. Malicious clients' rows are labelled with a star.
     """
     layers = layers or list(dict.fromkeys(updates.layer))
     ncols = min(4, len(layers))
     nrows = int(np.ceil(len(layers) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, 2.6 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, 2.9 * nrows), squeeze=False)
     for ax in axes.flat[len(layers):]:
         ax.axis("off")
     names = updates.groupby("client").malicious.any()  # starred if it attacks in any round
     for ax, layer in zip(axes.flat, layers):
         grid = updates[updates.layer == layer].pivot(index="client", columns="round", values=statistic)
-        sns.heatmap(grid, ax=ax, cmap="viridis", cbar_kws={"pad": 0.03},
+        largest = np.nanmax(np.abs(grid.to_numpy()))
+        exponent = int(np.floor(np.log10(largest))) if largest > 0 else 0
+        exponent = exponent if not -2 <= exponent <= 2 else 0  # plain numbers from 0.01 to 999
+        sns.heatmap(grid / 10.0**exponent, ax=ax, cmap="viridis", cbar_kws={"pad": 0.03},
                     yticklabels=[f"{c}*" if names[c] else str(c) for c in grid.index])
         colorbar = ax.collections[0].colorbar
-        colorbar.formatter.set_powerlimits((-2, 2))  # 1e-3-sized values as "x10^-3" once, not on every tick
-        colorbar.ax.tick_params(labelsize=6)
-        colorbar.ax.yaxis.get_offset_text().set_fontsize(6)
-        ax.set(title=layer, xlabel="round", ylabel="client (* malicious)" if ax in axes[:, 0] else "")
+        colorbar.locator = matplotlib.ticker.MaxNLocator(4)
+        colorbar.formatter = matplotlib.ticker.FormatStrFormatter("%g")
+        colorbar.update_ticks()
+        colorbar.ax.tick_params(labelsize=8)
+        ax.set_title(layer + (rf" ($\times 10^{{{exponent}}}$)" if exponent else ""), fontsize=9)
+        ax.set(xlabel="round", ylabel="client (* malicious)" if ax in axes[:, 0] else "")
         ax.tick_params(labelsize=7)
         ax.tick_params(axis="y", rotation=0)
-    fig.tight_layout()
+    fig.tight_layout(h_pad=1.2, w_pad=0.8)
     return fig
 
 
@@ -180,19 +187,25 @@ def bias_shift_rounds(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def bias_shift_ratio(frame: pd.DataFrame, label: str = "setting", hue: str = "varied") -> plt.Figure:
-    """Measured / predicted bias shift against the predicted shift, one point per run, with the
-    benign sd / predicted as error bar and each point labelled by ``frame[label]`` (chapter 1).
+def bias_shift_ratio(settings: pd.DataFrame, runs: pd.DataFrame | None = None, hue: str = "varied") -> plt.Figure:
+    """Measured / predicted bias shift against the predicted shift (chapter 1): per setting, the mean
+    over the seeds with its interval as error bar, labelled by the setting; and one small point per run,
+    drawn just left of its setting's bar so that the bar does not hide it.
 
-    ``frame`` has the columns of :func:`flsim.analysis.bias_shift` plus ``label`` and ``hue``.
+    ``settings`` is :func:`flsim.analysis.bias_shift_settings` (index: setting; columns ``hue``,
+    predicted, ratio, lo, hi); ``runs``, its runs (columns ``hue``, predicted, ratio).
     """
     fig, ax = plt.subplots(figsize=(WIDTH, 3.6))
-    groups = frame.groupby(hue, sort=False)
-    for (name, group), color, offset in zip(groups, sns.color_palette(), [(6, 4), (6, -11)] * len(groups)):
-        ax.errorbar(group.predicted, group.ratio, yerr=group.benign_sd / group.predicted, fmt="o", color=color,
-                    capsize=3, label=name)
-        for _, row in group.iterrows():  # a second group's labels go below its points: shared points stay legible
-            ax.annotate(str(row[label]), (row.predicted, row.ratio), textcoords="offset points", xytext=offset,
+    names = list(dict.fromkeys(settings[hue]))
+    for name, color, offset in zip(names, sns.color_palette(), [(6, 4), (6, -11)] * len(names)):
+        group = settings[settings[hue] == name]
+        if runs is not None:
+            seeds = runs[runs[hue] == name]
+            ax.scatter(seeds.predicted * 0.9, seeds.ratio, s=16, color=color, alpha=0.6, lw=0)
+        errors = np.nan_to_num([group.ratio - group.lo, group.hi - group.ratio])  # one seed: no interval
+        ax.errorbar(group.predicted, group.ratio, yerr=errors, fmt="o", color=color, capsize=3, label=name)
+        for setting, row in group.iterrows():  # a second group's labels go below: shared points stay legible
+            ax.annotate(str(setting), (row.predicted, row.ratio), textcoords="offset points", xytext=offset,
                         fontsize=8, color=color)
     ax.axhline(1.0, color="black", lw=1, ls="--", label="first-order prediction")
     ax.axhline(0.0, color="black", lw=0.6)
@@ -209,7 +222,8 @@ def bias_shift_ratio(frame: pd.DataFrame, label: str = "setting", hue: str = "va
 def layer_auc(summaries: dict[str, pd.DataFrame]) -> plt.Figure:
     """ROC-AUC per layer for several runs, from :func:`flsim.analysis.layer_summary` tables (chapter 3).
 
-    One bar per run and layer; the dashed line is chance (0.5).
+    One bar per run and layer; the dashed line is chance (0.5); the legend sits outside the axes,
+    so that it covers no bar.
     """
     frame = pd.concat([s.assign(run=label) for label, s in summaries.items()], ignore_index=True)
     fig, ax = plt.subplots(figsize=(WIDTH, 3.4))
@@ -217,7 +231,7 @@ def layer_auc(summaries: dict[str, pd.DataFrame]) -> plt.Figure:
     ax.axhline(0.5, color="black", lw=1, ls="--")
     ax.set(xlabel="parameter tensor", ylabel="ROC-AUC, malicious vs\nbenign (1 = perfect)", ylim=(0, 1.05))
     ax.tick_params(axis="x", rotation=30)
-    ax.legend(title=None, loc="lower right", fontsize=8)
+    ax.legend(title=None, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # beside the bars, not on them
     fig.tight_layout()
     return fig
 
@@ -356,9 +370,11 @@ def sweep_bias_shift(runs: pd.DataFrame, x: str, xlabel: str | None = None, logx
     prediction and the honest clients' spread, from :func:`flsim.analysis.sweep_runs` (chapters 5-7).
 
     Means over seeds, 95% bands. The y axis is logarithmic when every value is
-    positive; a measured shift can be negative, and then it is symmetric-logarithmic
-    (linear within the smallest magnitude drawn), so the small measured shift and the
-    honest spread are not flattened to zero beside a large prediction.
+    positive; a seed's measured shift can be negative, and then it is symmetric-logarithmic,
+    linear below the decade of the smallest mean drawn (not of the smallest seed's value,
+    which can sit decades below and squeeze the lines into empty decades), so the small
+    measured shift and the honest spread are not flattened to zero beside a large
+    prediction. The legend sits beside the axes, clear of lines and bands.
     """
     frame = runs.melt(id_vars=[x, "seed"], value_vars=list(SHIFT_NAMES), var_name="quantity").dropna()
     frame["quantity"] = frame.quantity.map(SHIFT_NAMES)
@@ -373,24 +389,96 @@ def sweep_bias_shift(runs: pd.DataFrame, x: str, xlabel: str | None = None, logx
     if positive:
         ax.set_yscale("log")
     else:
-        smallest = frame.value.abs()[frame.value != 0].min()
-        ax.set_yscale("symlog", linthresh=10 ** np.floor(np.log10(smallest)) if smallest > 0 else 1e-6)
-    _swept_x(ax, runs[x], logx)
-    ax.legend(title=None, fontsize=8)
+        means = frame.groupby(["quantity", x]).value.mean().abs()
+        smallest = means[means > 0].min() if (means > 0).any() else 1e-6
+        linthresh = 10 ** np.floor(np.log10(smallest))
+        ax.set_yscale("symlog", linthresh=linthresh)
+        # no empty negative decades: down to the lowest seed's value, at least the linear part
+        ax.set_ylim(bottom=min(-linthresh, 1.5 * frame.value.min()), top=2 * frame.value.max())
+    _swept_x(ax, frame[x], logx)  # the values with a shift: no tick for the clean runs
+    ax.legend(title=None, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return fig
 
 
 # Chapters 8-9: detection, defences and stress tests.
 
+def plain_number(value: float, fmt: str) -> str:
+    """``value`` formatted with ``fmt`` for a heatmap's cell, "" when missing; a number that rounds to
+    zero loses its sign ("-0.0" would read as a negative number)."""
+    if np.isnan(value):
+        return ""
+    text = format(value, fmt)
+    return text[1:] if text.startswith("-") and not any(digit in text for digit in "123456789") else text
+
+
+def threshold_norm(threshold: float, vmin: float, vmax: float, log_above: bool = False) -> matplotlib.colors.Normalize:
+    """A colour norm that puts ``threshold`` (chance, an outlier cut-off) in the middle of a diverging colour
+    map, so a colour says on which side of it a value lies (chapter 4's maps): linear from ``vmin`` up to
+    it, and above it linear or, with ``log_above``, logarithmic up to ``vmax`` (so that z-scores of 4 and
+    40 both show)."""
+    if not vmin < threshold < vmax:
+        raise ValueError(f"the threshold {threshold} must lie between vmin {vmin} and vmax {vmax}")
+    if not log_above:
+        return matplotlib.colors.TwoSlopeNorm(threshold, vmin, vmax)
+    if threshold <= 0:
+        raise ValueError("a logarithmic scale above the threshold needs a positive threshold")
+    span = np.log(vmax / threshold)
+
+    def forward(x):
+        x = np.ma.asarray(x, dtype=float)
+        above = 0.5 + 0.5 * np.ma.log(np.ma.maximum(x, threshold) / threshold) / span
+        return np.ma.where(x <= threshold, 0.5 * (x - vmin) / (threshold - vmin), above)
+
+    def inverse(y):
+        y = np.ma.asarray(y, dtype=float)
+        above = threshold * np.ma.exp((2 * np.ma.maximum(y, 0.5) - 1) * span)
+        return np.ma.where(y <= 0.5, vmin + 2 * y * (threshold - vmin), above)
+
+    return matplotlib.colors.FuncNorm((forward, inverse), vmin, vmax)
+
+
+def _threshold_ticks(norm: matplotlib.colors.Normalize, threshold: float, log_above: bool) -> list[float]:
+    """Colour-bar ticks for :func:`threshold_norm`: the threshold, round values below it and (1, 2, 5 x
+    powers of ten when logarithmic) above it, none closer than 6% of the bar to the one before."""
+    locator = matplotlib.ticker.MaxNLocator(2, steps=[1, 2, 2.5, 5, 10])
+    below = locator.tick_values(norm.vmin, threshold)
+    if log_above:
+        above = [m * 10.0**k for k in range(-3, 6) for m in (1, 2, 5)]
+    else:
+        above = locator.tick_values(threshold, norm.vmax)
+    candidates = sorted({*(t for t in below if norm.vmin <= t < threshold),
+                         *(t for t in above if threshold < t <= norm.vmax)})
+    ticks = [threshold]  # always shown; the others only where they leave it room
+    for tick in candidates:
+        if all(abs(float(norm(tick)) - float(norm(kept))) >= 0.06 for kept in ticks):
+            ticks.append(tick)
+    return sorted(ticks)
+
+
 def metric_heatmap(table: pd.DataFrame, label: str, fmt: str = ".2f", vmin: float = 0.0, vmax: float = 1.0,
-                   xlabel: str | None = None, ylabel: str | None = None) -> plt.Figure:
+                   xlabel: str | None = None, ylabel: str | None = None, center: float | None = None,
+                   log_above: bool = False) -> plt.Figure:
     """An annotated heatmap of a rows x columns table of one metric, e.g. ROC-AUC per detector
-    and attack (chapters 8 and 9); ``label`` names the metric and its unit on the colour bar.
-    Missing values stay blank."""
+    and attack (chapters 4, 8 and 9); ``label`` names the metric and its unit on the colour bar.
+    Missing values stay blank, and no cell reads "-0.0" (:func:`plain_number`).
+
+    With ``center`` (chance for an AUC, the outlier threshold for a z-score; chapter 4) the colours
+    diverge there (:func:`threshold_norm`, with ``log_above``): blue below it, white at it, red above
+    it, and the colour bar marks it with a black line; a value below chance reads as below chance."""
     fig, ax = plt.subplots(figsize=(WIDTH, 0.42 * len(table) + 1.4))
-    sns.heatmap(table.astype(float), annot=True, fmt=fmt, cmap="viridis", vmin=vmin, vmax=vmax, ax=ax,
-                cbar_kws={"label": label}, annot_kws={"fontsize": 8})
+    values = table.astype(float)
+    colours = dict(cmap="viridis", vmin=vmin, vmax=vmax)
+    if center is not None:
+        colours = dict(cmap="RdBu_r", norm=threshold_norm(center, vmin, vmax, log_above))
+    cells = np.array([[plain_number(v, fmt) for v in row] for row in values.to_numpy()], dtype=object)
+    sns.heatmap(values, annot=cells, fmt="", ax=ax, cbar_kws={"label": label}, annot_kws={"fontsize": 8},
+                **colours)
+    if center is not None:
+        colour_bar = ax.collections[0].colorbar
+        colour_bar.set_ticks(_threshold_ticks(colours["norm"], center, log_above))
+        colour_bar.ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        colour_bar.ax.axhline(center, color="black", lw=1.5)
     ax.set(xlabel=xlabel or table.columns.name or "", ylabel=ylabel or table.index.name or "")
     ax.tick_params(axis="x", rotation=0)
     ax.tick_params(axis="y", rotation=0)
@@ -413,18 +501,29 @@ def detector_sweep(frame: pd.DataFrame, x: str, panels: dict[str, str], xlabel: 
     return fig
 
 
-def defence_tradeoff(table: pd.DataFrame) -> plt.Figure:
-    """Main-task against backdoor accuracy of every defence (marker) under every attack (panel),
-    from a table with columns attack, aggregator, main_accuracy, backdoor_accuracy (chapter 8).
-    The best place is the bottom right: high main accuracy, no backdoor."""
+def defence_tradeoff(table: pd.DataFrame, backdoor: str = "backdoor_peak") -> plt.Figure:
+    """What each defence (row) keeps and what it lets through, one panel per attack (chapter 8): the final
+    main-task accuracy (blue dot) and the backdoor accuracy in column ``backdoor`` (red cross, by default
+    its peak over the rounds) on one 0-100% axis, joined by a line. From a table with columns attack,
+    aggregator, main_accuracy and ``backdoor``. Each defence has a row of its own, so defences with the
+    same numbers cannot hide behind each other; the best place is a dot far right, a cross far left."""
     attacks = list(dict.fromkeys(table.attack))
-    fig, axes = plt.subplots(1, len(attacks), figsize=(WIDTH, 3.4), sharex=True, sharey=True, squeeze=False)
-    markers = dict(zip(dict.fromkeys(table.aggregator), "osD^vP*Xhp<>"))
+    rules = list(dict.fromkeys(table.aggregator))
+    fig, axes = plt.subplots(1, len(attacks), figsize=(WIDTH, 0.8 + 0.3 * len(rules)), sharex=True, sharey=True,
+                             squeeze=False)
+    main_color, backdoor_color = ROLE_COLORS["benign"], ROLE_COLORS["malicious"]
     for ax, attack in zip(axes.flat, attacks):
-        part = table[table.attack == attack]
-        sns.scatterplot(data=part, x=part.main_accuracy * 100, y=part.backdoor_accuracy * 100, hue="aggregator",
-                        style="aggregator", markers=markers, s=60, ax=ax, legend=ax is axes.flat[-1])
-        ax.set(title=attack, xlabel="main accuracy (%)", ylabel="backdoor accuracy (%)", ylim=(-5, 105))
-    axes.flat[-1].legend(title=None, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.tight_layout()
+        part = table[table.attack == attack].set_index("aggregator").reindex(rules)
+        rows = np.arange(len(rules))
+        main, leaked = 100 * part.main_accuracy.to_numpy(), 100 * part[backdoor].to_numpy()
+        ax.hlines(rows, np.fmin(main, leaked), np.fmax(main, leaked), color="0.75", linewidth=1.5, zorder=1)
+        ax.scatter(main, rows, s=45, color=main_color, zorder=3, label="main accuracy, final")
+        ax.scatter(leaked, rows, s=60, marker="X", color=backdoor_color, zorder=3,
+                   label="backdoor accuracy, " + ("peak" if backdoor == "backdoor_peak" else "final"))
+        ax.set(title=attack, xlabel="accuracy (%)", xlim=(-5, 105), ylim=(len(rules) - 0.5, -0.5))
+        ax.set_yticks(rows, rules)
+        ax.grid(axis="y", visible=False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig

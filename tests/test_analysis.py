@@ -71,8 +71,30 @@ def test_class_shift():
     assert shift.loc[0, "malicious_mean"] == pytest.approx(-1.0)
     assert shift.loc[0, "benign_mean"] == pytest.approx(0.5)
     assert shift.loc[0, "benign_sd"] == pytest.approx(np.std([1.0, 2.0, -1.0, 0.0], ddof=1))
-    assert shift.loc[0, "z"] == pytest.approx(-1.5 / np.std([1.0, 2.0, -1.0, 0.0], ddof=1))
+    sd = np.std([1.0, 2.0, -1.0, 0.0], ddof=1)
+    assert shift.loc[0, "pooled_z"] == pytest.approx(-1.5 / sd)
+    # The attacker's two values -3 and 1: mean -1, t(0.975, 1) = 12.706 times sd 2.83 / sqrt 2 either side.
+    assert shift.loc[0, "pooled_z_lo"] == pytest.approx((-1.0 - 12.706 * 2.0 - 0.5) / sd, rel=1e-3)
+    assert shift.loc[0, "pooled_z_hi"] == pytest.approx((-1.0 + 12.706 * 2.0 - 0.5) / sd, rel=1e-3)
+    # Chapter 1's measure: round 1 (-3 - 1.5) / sd(1, 2), round 2 (1 - (-0.5)) / sd(-1, 0), averaged.
+    assert shift.loc[0, "round_z"] == pytest.approx((-4.5 / np.std([1.0, 2.0], ddof=1) + 1.5 / np.std([-1.0, 0.0], ddof=1)) / 2)
     assert shift.loc[0, "positive_share"] == 0.5 and shift.loc[1, "positive_share"] == 1.0
+
+
+def test_tensor_standing_round_ranges_and_intervals(tiny_config):
+    import flsim
+    from flsim.analysis import rank_correlation, round_ranges, tensor_standing
+
+    run = flsim.run(tiny_config)
+    standing = tensor_standing({"tiny": run}, "fc2.bias").loc["tiny"]
+    summary = layer_summary(run.updates).set_index("layer")
+    assert standing.auc == summary.auc["fc2.bias"] and standing.best_auc == summary.auc.idxmax()
+    assert standing.auc_lo <= standing.auc <= standing.auc_hi and standing.ratio_lo <= standing.ratio_hi
+    assert (standing.auc_rank == 1) == (standing.best_auc == "fc2.bias") and 1 <= standing.ratio_rank <= len(summary)
+    assert round_ranges([20, 1, 2, 3, 4, 5, 16]) == "1-5, 16 and 20" and round_ranges([]) == "none"
+    assert round_ranges([3]) == "3" and round_ranges([1, 3]) == "1 and 3"
+    rho, low, high = rank_correlation(pd.Series([1.0, 2, 3, 4, 5, 6, 8, 7]), pd.Series(range(8), dtype=float))
+    assert rho == pytest.approx(1 - 6 * 2 / (8 * 63)) and low < rho < high < 1
 
 
 def test_auc_standard_error():

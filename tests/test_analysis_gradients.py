@@ -2,6 +2,7 @@
 
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -90,3 +91,41 @@ def test_bias_shift_table():
 def test_mean_overlap_leaves_out_each_row_with_itself():
     a = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 2.0]])
     assert analysis.mean_overlap(a) == pytest.approx((1 + 0 + 2) * 2 / 6)
+
+
+def test_bias_term_shares_add_up_to_the_deviation():
+    terms = pd.DataFrame({"poisoned_labels": [4.0, 0.0], "clean_labels": [2.0, 3.0], "start_probability": [1.0, 1.5],
+                          "rise_via_bias": [0.0, 0.0], "rise_via_weights": [3.0, 1.0],
+                          "bias_change": [2.0, 0.5]}) / 1000
+    table = analysis.bias_term_shares(terms)
+    assert list(table.columns) == ["+ poisoned", "+ clean", "− p_t start", "− rise of p_t", "= b_t change"]
+    assert table.iloc[0].tolist() == pytest.approx([2.0, -0.5, 0.25, -1.0, 0.75])
+    assert table.iloc[:, :-1].sum(axis=1).tolist() == pytest.approx(table.iloc[:, -1].tolist())
+    tiny = analysis.bias_term_shares(terms.assign(rise_via_bias=[1e-9, -1e-9]))
+    assert "-0.0" not in tiny.to_string()  # a share that rounds to zero shows no sign
+
+
+def grid_shifts(ratios_by_seed):
+    """bias_shift rows of a grid: settings a, b, c with predicted 1, 2, 3 on each seed."""
+    return pd.DataFrame([dict(setting=s, varied="lr", seed=seed, predicted=p, ratio=r, benign_sd=0.5 * p)
+                         for seed, ratios in enumerate(ratios_by_seed) for s, p, r in zip("abc", (1, 2, 3), ratios)])
+
+
+def test_bias_shift_settings_averages_over_the_seeds():
+    settings = analysis.bias_shift_settings(grid_shifts([[0.2, 0.3, 1.4], [0.4, 0.1, 0.6]]))
+    assert list(settings.index) == ["a", "b", "c"]
+    a = settings.loc["a"]
+    assert a.ratio == pytest.approx(0.3) and a.lo < 0.3 < a.hi and a.seeds == 2 and a.below == 2
+    assert settings.loc["c"].below == 1 and settings.honest_sd.tolist() == pytest.approx([0.5] * 3)
+    assert (a.lo, a.hi) == pytest.approx(analysis.mean_interval([0.2, 0.4])[1:])
+
+
+def test_rank_trend_counts_the_seeds_and_their_interval():
+    falling = analysis.rank_trend(grid_shifts([[0.3, 0.2, 0.1], [0.3, 0.1, 0.2], [0.5, 0.4, 0.3]]), "predicted", "ratio")
+    assert falling["groups"] == 3 and falling["negative"] == 3 and falling["falling"] == 2
+    assert falling["rho"] == pytest.approx((-1 - 0.5 - 1) / 3) and falling["lo"] < falling["rho"] < falling["hi"] < 0
+    mixed = analysis.rank_trend(grid_shifts([[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]]), "predicted", "ratio")
+    assert mixed["rho"] == pytest.approx(0) and mixed["rising"] == 1
+    assert (mixed["lo"], mixed["hi"]) == (-1, 1)  # the t interval, far wider, cut to where a correlation lies
+    one = analysis.rank_trend(grid_shifts([[0.1, 0.2, 0.3]]).query("setting == 'a'"), "predicted", "ratio")
+    assert one["groups"] == 0 and np.isnan(one["rho"])  # one value of x: no correlation

@@ -228,11 +228,16 @@ def test_chapter_7_figures():
     fig = plots.metric_heatmap(table, "ROC-AUC")
     assert fig.axes[0].get_xlabel() == "" and len(fig.axes) == 2  # the heatmap and its colour bar
     plt.close(fig)
-    runs = pd.DataFrame(dict(attack=["x", "x", "y", "y"], aggregator=["fedavg", "krum"] * 2,
-                             main_accuracy=[0.7, 0.6, 0.7, 0.5], backdoor_accuracy=[1.0, 0.1, 0.5, 0.0]))
+    runs = pd.DataFrame(dict(attack=["x"] * 3 + ["y"] * 3, aggregator=["fedavg", "krum", "median"] * 2,
+                             main_accuracy=[0.7, 0.6, 0.6, 0.7, 0.5, 0.5], backdoor_peak=[1.0, 0.0, 0.0, 0.5, 0.0, 0.0]))
     fig = plots.defence_tradeoff(runs)
-    assert [ax.get_title() for ax in fig.axes[:2]] == ["x", "y"]
-    assert fig.axes[0].get_xlabel() == "main accuracy (%)"
+    assert [ax.get_title() for ax in fig.axes] == ["x", "y"]
+    assert fig.axes[0].get_xlabel() == "accuracy (%)"
+    # Two defences with the same numbers keep rows of their own, named on the axis.
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["fedavg", "krum", "median"]
+    main, backdoor = fig.axes[0].collections[1:3]
+    assert main.get_offsets()[:, 1].tolist() == [0, 1, 2] and backdoor.get_offsets()[:, 0].tolist() == [100, 0, 0]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["main accuracy, final", "backdoor accuracy, peak"]
     plt.close(fig)
 
 

@@ -39,11 +39,18 @@ def test_bias_shift_rounds_and_ratio():
                           "benign_sd": 0.0005, "ratio": [0.25, 0.5]})
     ax = plots.bias_shift_rounds(table).axes[0]
     assert ax.get_xlabel() == "round" and "logit units" in ax.get_ylabel()
-    frame = pd.concat([table.assign(varied="learning rate", setting=["0.01", "0.1"])])
-    ax = plots.bias_shift_ratio(frame).axes[0]
+    runs = pd.DataFrame({"varied": "learning rate", "setting": ["lr 0.01"] * 2 + ["lr 0.1"] * 2,
+                         "predicted": [0.004] * 2 + [0.04] * 2, "ratio": [0.2, 0.4, 0.1, 0.3]})
+    settings = pd.DataFrame({"varied": "learning rate", "predicted": [0.004, 0.04], "ratio": [0.3, 0.2],
+                             "lo": [0.1, 0.0], "hi": [0.5, 0.4]}, index=pd.Index(["lr 0.01", "lr 0.1"], name="setting"))
+    ax = plots.bias_shift_ratio(settings, runs).axes[0]
     assert ax.get_xscale() == "log"
-    assert [t.get_text() for t in ax.texts] == ["0.01", "0.1"]
+    assert [t.get_text() for t in ax.texts] == ["lr 0.01", "lr 0.1"]
     assert np.allclose(ax.lines[-2].get_ydata(), 1.0)  # the prediction line
+    points = ax.collections[0].get_offsets()  # one point per run, just left of its setting
+    assert np.allclose(points[:, 1], runs.ratio) and np.allclose(points[:, 0], 0.9 * runs.predicted)
+    caps = sorted(y for line in ax.lines if line.get_marker() == "_" for y in line.get_ydata())
+    assert caps == pytest.approx([0.0, 0.1, 0.4, 0.5])  # the interval's ends, not a standard deviation
 
 
 def test_label_counts_stacks_every_class():

@@ -113,3 +113,31 @@ def parameter_check(name: str, **parameters) -> BaseException | None:
         raise AssertionError(f"{name} has no cell calling notebook.check_parameters()")
     finally:
         InteractiveShell.clear_instance()
+
+
+def html_tables(path) -> list[list[list[str]]]:
+    """Every table an executed chapter shows (its code cells' HTML outputs), in order, each as its rows of
+    cell texts: the header rows first (index names included), then one row per index entry."""
+    from bs4 import BeautifulSoup
+
+    executed = nbformat.read(path, as_version=4)
+    pages = [o["data"]["text/html"] for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
+             if "<table" in o.get("data", {}).get("text/html", "")]
+    return [[[cell.get_text(strip=True) for cell in row.find_all(["th", "td"])] for row in table.find_all("tr")]
+            for page in pages for table in BeautifulSoup(page, "html.parser").find_all("table")]
+
+
+def unreadable_outputs(path) -> list[str]:
+    """What the build's page check (book/_ext/rendered_text.py) finds in an executed chapter's outputs and
+    glued values: nan, inf, a negative zero, a generated plural."""
+    sys.path.insert(0, str(BOOK / "_ext"))
+    import rendered_text
+
+    executed = nbformat.read(path, as_version=4)
+    text = [str(value) for value in glued(executed).values()]
+    for cell in (c for c in executed.cells if c.cell_type == "code"):
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            html = data.get("text/html")
+            text.append(rendered_text.visible_text(html) if html else data.get("text/markdown", ""))
+    return rendered_text.problems("\n".join(text))

@@ -1,0 +1,76 @@
+"""The chapter-4 maps of flsim.plots: a colour scale on which the threshold they cite shows, values below
+chance that read as below it, and no cell that reads "-0.0"."""
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from flsim import plots
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    matplotlib.pyplot.close("all")
+
+
+def cell_colours(fig, table):
+    """The RGB of each cell of a heatmap of ``table``, as a rows x columns x 3 array."""
+    mesh = fig.axes[0].collections[0]
+    return np.asarray(mesh.get_facecolors())[:, :3].reshape(*table.shape, 3)
+
+
+def test_plain_number_drops_the_sign_of_a_zero_only():
+    assert plots.plain_number(-0.04, ".1f") == "0.0" and plots.plain_number(-0.0, ".2f") == "0.00"
+    assert plots.plain_number(-0.001, ".0%") == "0%"
+    assert plots.plain_number(-0.06, ".1f") == "-0.1" and plots.plain_number(-10.0, ".0f") == "-10"
+    assert plots.plain_number(float("nan"), ".1f") == ""
+
+
+def test_threshold_norm_puts_the_threshold_in_the_middle():
+    norm = plots.threshold_norm(3.0, -1.0, 46.0, log_above=True)
+    assert float(norm(3.0)) == pytest.approx(0.5)
+    assert (float(norm(-1.0)), float(norm(46.0))) == pytest.approx((0.0, 1.0))
+    # logarithmic above the threshold: z = 6, twice it, is log 2 / log(46 / 3) of the upper half up
+    assert float(norm(6.0)) - 0.5 == pytest.approx(0.5 * np.log(2) / np.log(46 / 3))
+    values = np.array([-1.0, 0.0, 2.9, 3.1, 10.0, 46.0])
+    assert np.all(np.diff(np.asarray(norm(values))) > 0)
+    assert np.asarray(norm.inverse(norm(values))) == pytest.approx(values)
+    linear = plots.threshold_norm(0.5, 0.0, 1.0)
+    assert [float(linear(v)) for v in (0.0, 0.41, 0.5, 1.0)] == pytest.approx([0.0, 0.41, 0.5, 1.0])
+    with pytest.raises(ValueError):
+        plots.threshold_norm(3.0, 0.0, 2.5)
+
+
+def test_z_map_shows_the_threshold_and_no_negative_zero():
+    table = pd.DataFrame([[-0.04, 3.0, 4.5], [46.0, 1.0, np.nan]], index=["a", "b"], columns=["x", "y", "z"])
+    fig = plots.metric_heatmap(table, "z-score", fmt=".1f", vmin=-0.04, vmax=46.0, center=3.0, log_above=True)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == ["0.0", "3.0", "4.5", "46.0", "1.0"]  # the missing cell blank, no "-0.0"
+    colours = cell_colours(fig, table)
+    assert colours[0, 1] == pytest.approx([0.97, 0.97, 0.97], abs=0.03)  # the threshold is white
+    assert colours[1, 1, 2] > colours[1, 1, 0]  # below it blue
+    assert colours[0, 2, 0] > colours[0, 2, 2] + 0.05  # 4.5, 1.5 above it: visibly red
+    colour_bar = fig.axes[1]
+    assert 3.0 in colour_bar.get_yticks() and any(
+        np.allclose(line.get_ydata(), 3.0) for line in colour_bar.lines)
+
+
+def test_auc_map_shows_values_below_chance_as_such():
+    table = pd.DataFrame([[0.41, 0.44, 0.5, 1.0]], columns=list("abcd"))
+    fig = plots.metric_heatmap(table, "ROC-AUC", vmin=0.0, vmax=1.0, center=0.5)
+    colours = cell_colours(fig, table)
+    assert colours[0, 0, 2] > colours[0, 0, 0] and colours[0, 1, 2] > colours[0, 1, 0]  # blue: below chance
+    assert not np.allclose(colours[0, 0], colours[0, 2], atol=0.02)  # not clipped to chance's colour
+    assert colours[0, 3, 0] > colours[0, 3, 2]  # red: above chance
+    assert list(fig.axes[1].get_yticks()) == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def test_without_a_center_the_scale_is_the_plain_one():
+    table = pd.DataFrame([[0.2, 0.9]])
+    fig = plots.metric_heatmap(table, "peak backdoor accuracy (%)", vmin=0.0, vmax=1.0)
+    mesh = fig.axes[0].collections[0]
+    assert mesh.get_cmap().name == "viridis" and (mesh.norm.vmin, mesh.norm.vmax) == (0.0, 1.0)
