@@ -1,40 +1,61 @@
 """Chapter 4 with tiny parameters: a map of two regimes x three backdoors x two doses, read in round 1
 from panels, and the paper's procedure cut down to two rounds of 80 samples per client."""
 
+import re
+
 import pytest
 
 TINY = dict(num_clients=4, local_training=[[40, 1, 2], [80, 2, 1]], paper_rounds=2,
             paper_samples_per_client=80, server_share=0.02, eval_samples=100)
+INTERVAL = r"-?\d+\.\d+ \[-?\d+\.\d+, -?\d+\.\d+\]"
 
 
 def test_the_chapter_with_tiny_parameters(run_chapter):
     values = run_chapter("04_regimes", **TINY)
     # 40 samples x 1 epoch: 1 step; 80 x 2: 4 steps. Three backdoors, two doses, at every regime.
     assert values["steps_range"] == "1 to 4"
-    assert values["num_settings"] == 2 * 3 * 2
+    assert values["training_range"] == "from 40 samples and 1 epoch to 80 samples and 2 epochs"
+    assert values["num_settings"] == 2 * 3 * 2 and values["num_tensors"] == 8
+    assert values["num_clients"] == 4 and values["server_text"] == "2% of its deal"
     # One panel per regime and seed; its points: 6 at 2 seeds, 6 at 1, one of which (striped T-shirts,
     # r = 10, 4 steps, seed 0) is the paper's run: it is not run twice.
     assert values["num_panels"] == 3 and values["num_runs"] == 12 + 6
+    assert values["map_runs"] == 12 + 6 and 0 <= values["bias_led_runs"] <= values["map_runs"]
     # The pool of every point lacks both semantic sets (20 images each).
     assert values["excluded_count"] == 40
     assert values["bias_first_count"] + values["other_first_count"] == values["num_settings"]
+    # A settled lead is one on the mean too; each setting is settled one way, the other, or not at all.
+    assert values["settled_count"] <= values["bias_first_count"]
+    assert values["settled_other_count"] <= values["other_first_count"]
+    assert (values["settled_count"] + values["settled_other_count"] + values["unsettled_count"]
+            == values["num_settings"])
+    # One seed gives no interval: the 4-step regime settles nothing.
+    assert re.fullmatch(r"1 step: \d of 6; 4 steps: 0 of 6", values["settled_by_steps"])
     assert 0 <= values["split_count"] <= 6  # only the regime with 2 seeds can split
-    assert 0 <= values["seed_share"] <= 1
     assert 0 <= values["everything_count"] <= values["num_settings"]
     assert 0 <= values["held_count"] <= values["num_settings"]
-    assert values["bias_share_by_steps"].startswith("1 steps: ") and "; 4 steps: " in values["bias_share_by_steps"]
-    # The sentence that names where fc2.bias leads agrees with the count it states.
-    if values["bias_first_count"]:
-        assert values["bias_first"].count("steps, ") == values["bias_first_count"]
-    else:
-        assert values["bias_first"] == "none"
+    # The sentences that name settings agree with the counts they state.
+    for name in ("bias_first", "settled"):
+        count = values[f"{name}_count"]
+        assert values[name].count("steps, ") + values[name].count("step, ") == count or (
+            count == 0 and values[name] == "none")
     assert values["paper_top_count"] == (0 if values["paper_top"] == "none"
                                          else len(values["paper_top"].split(", ")))
     assert values["quoted_top"] == "1, 2" and values["quoted_ratio_first"] == pytest.approx(3.27, abs=0.005)
     assert 0 <= values["paper_acc_last"] <= 1 and values["paper_best_tensor"] in (
         "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias", "fc2.weight",
         "fc2.bias")
-    share = values["bias_first_count"] / values["num_settings"]
-    where = ("holds everywhere" if share == 1 else "holds in most" if share >= 0.5 else
-             "holds only in a small part" if share > 0 else "holds nowhere")
-    assert where in values["verdict"]
+    # Every comparison the paper's section cites carries its interval, around its own value.
+    assert values["quoted_ratio_text"].startswith("3.27 [")  # the reference's own clients, bootstrapped
+    for name in ("paper_ratio_text", "quoted_ratio_text", "paper_best_text", "paper_bias_text", "paper_auc_text"):
+        assert re.match(INTERVAL + r"($|, |: )", values[name]), (name, values[name])  # the AUC names its interval
+        value, low, high = map(float, re.findall(r"-?\d+\.\d+", values[name]))
+        assert low <= value <= high, (name, values[name])
+    assert values["paper_best_z"] >= values["paper_bias_z"]
+    settled, n = values["settled_count"], values["num_settings"]
+    where = ("everywhere" if settled == n else "in most" if settled >= n / 2 else
+             "only in a small part" if settled > 0 else "nowhere")
+    assert f"is supported {where}" in values["verdict"]
+    assert values["paper_best_text"] in values["verdict"]
+    for name, value in values.items():
+        assert "nan" not in str(value).split() and "-0.0" not in str(value), (name, value)
