@@ -1,16 +1,18 @@
 """Chapter 6 with tiny parameters: one attacker at two learning rates."""
 
-import math
+import re
 
 import nbformat
 import pytest
 
+from flsim import notebook
 from flsim.notebook import ParameterError
 
-from .conftest import assert_reads_well, parameter_check
+from .conftest import assert_reads_well, html_tables, parameter_check, unreadable_outputs
 
 TINY = dict(num_clients=4, samples_per_client=80, num_rounds=2, eval_samples=200, server_share=0.05,
             lr_values=[0.01, 0.05], seeds=[0])
+INTERVAL = r"-?\d+\.\d+ \[-?\d+\.\d+, -?\d+\.\d+\]"  # "0.86 [0.50, 2.29]"
 
 
 def shown(notebook, mime):
@@ -22,28 +24,41 @@ def shown(notebook, mime):
 def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     values = run_chapter("06_learning_rate", **TINY)
     assert values["num_runs"] == 2 and values["num_values"] == 2 and values["num_tensors"] == 8
-    assert values["lr_low"] == 0.01 and values["lr_high"] == 0.05
-    assert values["dataset_name"] == "Fashion-MNIST"
+    assert values["lr_low"] == 0.01 and values["lr_high"] == 0.05 and values["lr_values"] == "0.01, 0.05"
+    assert values["dataset_name"] == "Fashion-MNIST" and values["client_passes"] == "640"
     assert values["poisoned"] == 8  # positions 0, 10, ..., 70 of 80
-    for name in ("backdoor_by_lr", "bias_auc_by_lr", "fraction_by_lr", "best_by_lr"):
+    # Every number compared across learning rates carries its interval.
+    for name in ("backdoor_by_lr", "bias_auc_by_lr", "bias_ratio_by_lr", "fraction_by_lr", "best_by_lr",
+                 "sd_units_by_lr"):
         assert values[name].startswith("η = 0.01: ") and "η = 0.05: " in values[name], name
-    assert 0 <= values["backdoor_max"] <= 1 and values["auc_se"] > 0
-    assert 0 <= values["bias_top_auc"] <= 2 and 0 <= values["bias_top_ratio"] <= 2
-    # Every honest client's deviation is a sum of SGD steps: its spread grows with the learning rate.
-    assert values["exponent_sd"] > 0
-    assert math.isnan(values["exponent_shift"]) or -3 < values["exponent_shift"] < 3
+        assert values[name].count("[") == 2, name
+    for name in ("exponent_shift", "exponent_sd", "exponent_difference", "sd_units_low"):
+        assert re.fullmatch(INTERVAL, values[name]), (name, values[name])
+    assert 0 <= values["bias_clear"] <= values["bias_top_auc"] <= 2 and 0 <= values["bias_top_ratio"] <= 2
     assert "exponent of the bias shift" in values["verdict"]
+    assert not notebook.uncertain_claims(values["verdict"])
     assert values["backdoor_note"].startswith("it took hold")
-    assert values["main_note"].startswith("the largest learning rate ")
-    assert "cancel" in values["cancel_note"]
+    assert values["main_note"].startswith("the largest learning rate ") and "] against " in values["main_note"]
+    # Whether the learning rate cancels out follows the interval of the exponents' difference.
+    low, high = (float(x) for x in re.findall(r"-?[\d.]+", values["exponent_difference"])[1:])
+    assert ("cancels out" in values["cancel_note"]) == (low <= 0 <= high)
 
     # The executed notebook reads without the book: captions, DataFrames, the findings table.
     path = tmp_path / "06_learning_rate.ipynb"
     assert_reads_well(path)
-    notebook = nbformat.read(path, as_version=4)
-    assert len(shown(notebook, "image/png")) == 4
-    tables = shown(notebook, "text/html")  # the tables render as DataFrames
+    executed = nbformat.read(path, as_version=4)
+    assert len(shown(executed, "image/png")) == 4
+    tables = shown(executed, "text/html")  # the tables render as DataFrames
     assert len(tables) == 6 and values["verdict"] in tables[-1]
+    # They fit the page (notebook.table raised otherwise), the output bias first, and show no nan.
+    per_run, case, tensors, shift, exponents = html_tables(path)[:5]
+    assert per_run[0][2:4] == ["fc2.bias AUC", "fc2.bias ratio"] and per_run[1][:2] == ["η", "seed"]
+    assert case[0][1:] == ["fc2.bias AUC", "AUC rank", "fc2.bias ratio", "ratio rank"]
+    assert tensors[0][2:] == ["AUC", "ratio"] and tensors[2][:2] == ["0.01", "fc2.bias"]
+    assert tensors[10][:2] == ["0.05", "fc2.bias"] and len(tensors) == 2 + 2 * 8
+    assert shift[0][1:] == ["measured", "predicted", "÷ predicted", "÷ honest sd"]
+    assert [row[0] for row in exponents[1:]] == ["attacker's shift", "honest spread", "difference"]
+    assert unreadable_outputs(path) == []
 
 
 @pytest.mark.parametrize("parameters, message", [

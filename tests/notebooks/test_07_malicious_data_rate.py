@@ -1,16 +1,17 @@
 """Chapter 7 with tiny parameters: one attacker at two malicious data rates."""
 
-import math
+import re
 
 import nbformat
-import pytest
 
+from flsim import notebook
 from flsim.notebook import ParameterError
 
-from .conftest import assert_reads_well, parameter_check
+from .conftest import assert_reads_well, html_tables, parameter_check, unreadable_outputs
 
 TINY = dict(num_clients=4, samples_per_client=80, num_rounds=2, eval_samples=200, server_share=0.05,
             malicious_data_rate_values=[2, 10], seeds=[0])
+INTERVAL = r"-?\d+\.\d+ \[-?\d+\.\d+, -?\d+\.\d+\]"  # "0.49 [0.09, 1.52]"
 
 
 def shown(notebook, mime):
@@ -23,26 +24,41 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     values = run_chapter("07_malicious_data_rate", nbval=True, **TINY)
     assert values["num_runs"] == 2 and values["num_values"] == 2 and values["samples"] == 80
     assert values["num_tensors"] == 8 and values["dataset_name"] == "Fashion-MNIST"
+    assert values["client_passes"] == "640" and values["eval_samples"] == "200"
     assert values["dose"] == "r = 2: 40, r = 10: 8"  # positions 0, r, 2r, ... of 80
-    for name in ("backdoor_by_r", "bias_auc_by_r", "bias_ratio_by_r", "fraction_by_r", "best_by_r"):
+    # Every number compared across rates carries its interval.
+    for name in ("backdoor_by_r", "bias_auc_by_r", "bias_ratio_by_r", "fraction_by_r", "best_by_r",
+                 "best_ratio_by_r", "sd_units_by_r"):
         assert values[name].startswith("r = 2: ") and "r = 10: " in values[name], name
-    assert values["backdoor_max_r"] in (2, 10) and 0 <= values["backdoor_max"] <= 1
-    assert 0 <= values["bias_top_auc"] <= 2 and values["auc_se"] > 0
-    assert math.isnan(values["exponent_shift"]) or -3 < values["exponent_shift"] < 3
-    assert "with the dose" in values["verdict"]
+        assert values[name].count("[") >= 2, name
+    for name in ("exponent_shift", "min_auc_high_dose", "best_auc_low_dose"):
+        assert re.fullmatch(INTERVAL, values[name]), (name, values[name])
+    assert values["backdoor_max_r"] in (2, 10) and 0 <= values["bias_clear"] <= values["bias_top_auc"] <= 2
+    assert "with the dose" in values["verdict"] and not notebook.uncertain_claims(values["verdict"])
     assert (values["r_high_dose"], values["r_low_dose"]) == (2, 10)
-    assert 0 <= values["min_auc_high_dose"] <= 1 and 1 <= values["bias_ratio_rank_high_dose"] <= 8
-    # The sentences about the doses follow this run's AUCs (bars 0.75 and 0.65).
-    assert ("whole update" in values["high_dose_note"]) == (values["min_auc_high_dose"] >= 0.75)
-    assert ("hides" in values["low_dose_note"]) == (values["best_auc_low_dose"] < 0.65)
+    assert 1 <= values["bias_ratio_rank_high_dose"] <= 8
+    # The sentences about the doses follow this run's intervals: a tensor counts when it clears chance.
+    weakest_lo = float(re.findall(r"[\d.]+", values["min_auc_high_dose"])[1])
+    best_lo = float(re.findall(r"[\d.]+", values["best_auc_low_dose"])[1])
+    assert ("whole update" in values["high_dose_note"]) == (weakest_lo > 0.5)
+    assert ("hides" in values["low_dose_note"]) == (best_lo <= 0.5)
 
     # The executed notebook reads without the book: captions, DataFrames, the findings table.
     path = tmp_path / "07_malicious_data_rate.ipynb"
     assert_reads_well(path)
-    notebook = nbformat.read(path, as_version=4)
-    assert len(shown(notebook, "image/png")) == 4
-    tables = shown(notebook, "text/html")  # the tables render as DataFrames
-    assert len(tables) == 6 and values["dose"] in tables[-1] and values["verdict"] in tables[-1]
+    executed = nbformat.read(path, as_version=4)
+    assert len(shown(executed, "image/png")) == 4
+    tables = shown(executed, "text/html")  # the tables render as DataFrames
+    assert len(tables) == 5 and values["dose"] in tables[-1] and values["verdict"] in tables[-1]
+    # The per-tensor table fits the page however many rates (notebook.table raised otherwise), with
+    # fc2.bias first at each rate.
+    per_run, case, tensors, shift = html_tables(path)[:4]
+    assert per_run[0][2:4] == ["fc2.bias AUC", "fc2.bias ratio"] and per_run[1][:2] == ["r", "seed"]
+    assert case[0][1:] == ["fc2.bias AUC", "AUC rank", "fc2.bias ratio", "ratio rank"]
+    assert tensors[0][2:] == ["AUC", "ratio"] and tensors[1][:2] == ["r", "tensor"]
+    assert tensors[2][:2] == ["2", "fc2.bias"] and tensors[10][:2] == ["10", "fc2.bias"]
+    assert shift[0][1:] == ["measured", "predicted", "÷ predicted", "÷ honest sd"]
+    assert unreadable_outputs(path) == []
 
 
 def test_a_mistyped_parameter_stops_the_run():
