@@ -1,16 +1,20 @@
-"""Chapter 8 with tiny parameters: 5 clients x 60 samples, 2 rounds, four defences (Krum needs 5 clients)."""
+"""Chapter 8 with tiny parameters: 5 clients x 60 samples, 2 rounds, four defences (Krum needs 5 clients),
+the detection runs on two seeds."""
 
 import math
+import re
 
 import nbformat
 import pytest
 
 from flsim.notebook import ParameterError
 
-from .conftest import assert_reads_well, parameter_check
+from .conftest import assert_reads_well, parameter_check, unreadable_outputs
 
 TINY = dict(num_clients=5, samples_per_client=60, num_rounds=2, eval_samples=100, server_share=0.05,
-            dba_attackers=2, aggregator_values=["fedavg", "krum", "foolsgold", "bias_filter"])
+            dba_attackers=2, aggregator_values=["fedavg", "krum", "foolsgold", "bias_filter"], seeds=[0, 1])
+NUMBER = r"(-?[\d.]+)(%?)"
+INTERVAL = re.compile(rf"^{NUMBER} \[{NUMBER}, {NUMBER}\]$")
 
 
 def shown(notebook, mime):
@@ -19,47 +23,99 @@ def shown(notebook, mime):
             if mime in o.get("data", {})]
 
 
+def interval(text: str) -> tuple[float, float, float]:
+    """(value, lo, hi) of a glued "0.93 [0.85, 0.99]" or "12% [6%, 20%]", as fractions for percentages."""
+    match = INTERVAL.match(text)
+    assert match, text
+    numbers = [float(match.group(i)) / (100 if match.group(i + 1) else 1) for i in (1, 3, 5)]
+    return tuple(numbers)
+
+
+def assert_interval(text: str, point: float | None = None) -> None:
+    value, lo, hi = interval(text)
+    assert 0 <= lo <= value <= hi <= 1, text
+    if point is not None:
+        assert value == pytest.approx(point, abs=0.006), (text, point)
+
+
+def counted(text: str) -> tuple[int, int]:
+    """(k, n) of a glued "k of n" or "k of n (rate [lo, hi])", with its interval checked."""
+    match = re.match(r"^(\d+) of (\d+)(?: \((.*)\))?$", text)
+    assert match, text
+    k, n = int(match.group(1)), int(match.group(2))
+    assert k <= n
+    if match.group(3):
+        assert_interval(match.group(3), k / n)
+    return k, n
+
+
 def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     values = run_chapter("08_detection_defences", **TINY)
-    assert values["num_runs"] == 4 * 4 + 1  # attacks x defences + the attack-free run
+    # attacks x defences; then the attack-free run on the first seed and all five on the second
+    assert values["num_defence_runs"] == 4 * 4 and values["num_detection_runs"] == 1 + 5
+    assert values["num_runs"] == 4 * 4 + 1 + 5 and values["num_seeds"] == 2
+    assert values["num_seeds_text"] == "2 seeds" and values["num_attacks"] == 4
     assert values["compute_seconds"] > 0
+    # The counts behind the rates: 2 seeds x 2 rounds, all 5 clients chosen, 1 attacker (DBA: 2).
+    assert (values["attacker_rounds_lone"], values["honest_rounds_lone"]) == (2 * 2 * 1, 2 * 2 * 4)
+    assert (values["attacker_rounds_dba"], values["honest_rounds_dba"]) == (2 * 2 * 2, 2 * 2 * 3)
+    assert values["clean_rounds"] == 2 * 2 * 5
+    assert values["sample_passes"] == 5 * 60 * 2 and values["local_training"].startswith("1 local epoch ")
+    assert (values["outlier_z"], values["target_fpr"]) == (3.0, 0.05)
     for attack in ("semantic", "trigger", "replacement", "dba"):
         for name in (f"paper_auc_{attack}", f"best_auc_{attack}", f"paper_tpr_{attack}",
-                     f"undefended_peak_{attack}"):
+                     f"paper_cal_tpr_{attack}", f"undefended_peak_{attack}"):
             assert 0 <= values[name] <= 1, name
+        assert_interval(values[f"paper_auc_{attack}_ci"], values[f"paper_auc_{attack}"])
+        assert_interval(values[f"best_auc_{attack}_ci"], values[f"best_auc_{attack}"])
+        for name in (f"paper_tpr_{attack}", f"paper_cal_tpr_{attack}"):
+            assert_interval(values[f"{name}_ci"], values[name])
+        assert_interval(values[f"paper_fpr_{attack}_ci"])
         assert values[f"best_auc_{attack}"] >= values[f"paper_auc_{attack}"]
-    assert 0 <= values["paper_best_count"] <= 4
+    assert 0 <= values["paper_best_count"] <= 4 and 0 <= values["paper_first_round_seeds"] <= 2
     assert 0 <= values["paper_clean_fpr"] <= values["max_clean_fpr"] <= 1
-    assert values["paper_rounds_semantic"] in ("never", "1", "2")
+    assert_interval(values["paper_clean_fpr_ci"], values["paper_clean_fpr"])
+    assert_interval(values["max_clean_fpr_ci"], values["max_clean_fpr"])
+    assert_interval(values["foolsgold_auc_max_ci"], values["foolsgold_auc_max"])
+    assert_interval(values["cal_fpr_max_ci"])
     assert 0 <= values["stopped_count"] <= 4
     assert (values["stopped_names"] == "none") == (values["stopped_count"] == 0)
     assert values["worst_cost_name"] in TINY["aggregator_values"]
-    for name in ("filter_tpr_semantic", "filter_fpr_mean", "filter_peak_replacement", "filter_tpr_dba"):
-        assert 0 <= values[name] <= 1 or math.isnan(values[name]), name
-    assert "detector" in values["verdict"]
-    assert 0 <= values["foolsgold_auc_max"] <= 1 and isinstance(values["working_attacks"], str)
-    for name in ("foolsgold_fpr_lone", "foolsgold_tpr_lone", "foolsgold_peak_semantic"):
+    # The defences' flags on one seed: counts of the client-rounds they summarise.
+    assert counted(values["filter_semantic_flags"])[1] == 2 and counted(values["filter_dba_flags"])[1] == 2 * 2
+    assert counted(values["filter_honest_flags"])[1] == 4 * 2 * 4 - 2  # 4 attacks x 2 rounds x 4; DBA: 3
+    assert counted(values["foolsgold_attacker_flags"])[1] == 3 * 2
+    assert counted(values["foolsgold_honest_flags"])[1] == 3 * 2 * 4
+    for name in ("filter_tpr_semantic", "filter_fpr_mean", "filter_peak_replacement", "filter_tpr_dba",
+                 "foolsgold_fpr_lone", "foolsgold_tpr_lone", "foolsgold_peak_semantic"):
         assert 0 <= values[name] <= 1, name
     assert math.isfinite(values["foolsgold_cost"])
+    assert values["foolsgold_note"].startswith(("FoolsGold ", "In this seed FoolsGold"))
     assert (values["dba_attackers"], values["dba_dose"]) == (2, 4)  # one sample in m * r
     assert (values["krum_f"], values["multi_krum_kept"], values["num_detectors"]) == (1, 4, 7)
-    assert values["foolsgold_note"].startswith("FoolsGold ")
-    assert ("against its purpose" in values["foolsgold_note"]) == (
-        values["foolsgold_fpr_lone"] > values["foolsgold_tpr_lone"])
+    assert values["krum_assumes"] == "1 attacker"
+    # The verdict names its conditions and cites its AUCs with their intervals.
+    verdict = values["verdict"]
+    assert "detector" in verdict and "2 seeds" in verdict and "5 clients" in verdict
+    assert "one poisoned sample in 2" in verdict and "4 attacking client-rounds" in verdict
+    assert values["paper_auc_semantic_ci"] in verdict and values["paper_auc_trigger_ci"] in verdict
 
     # The executed notebook reads without the book: captions, DataFrames, the findings table.
     path = tmp_path / "08_detection_defences.ipynb"
     assert_reads_well(path)
     notebook = nbformat.read(path, as_version=4)
     assert len(shown(notebook, "image/png")) == 3
-    tables = shown(notebook, "text/html")  # the tables render as DataFrames, the wide one whole
-    assert len(tables) == 6 and values["verdict"] in tables[-1]
-    assert tables[2].count("<tr>") == 1 + 4 * 4  # the index names' row, then attacks x defences
+    tables = shown(notebook, "text/html")  # the tables render as DataFrames, the long ones whole
+    assert len(tables) == 10 and verdict in tables[-1]
+    assert [t.count("<tr>") for t in tables[:4]] == [1 + 7] * 4  # per attack: the index name's row, the detectors
+    assert tables[6].count("<tr>") == 1 + 4 * 4  # the index names' row, then attacks x defences
+    assert not unreadable_outputs(path)  # no nan, inf, negative zero or "(s)" in what a reader sees
 
 
 @pytest.mark.parametrize("parameters, message", [
     (dict(replacement_scale=5.0), "this chapter has no parameter 'replacement_scale'"),  # now attack_scale
     (dict(defences=["fedavg"]), "this chapter has no parameter 'defences'"),  # now aggregator_values
+    (dict(seed=1), "this chapter has no parameter 'seed'"),  # now seeds
 ])
 def test_a_mistyped_parameter_stops_the_run(parameters, message):
     """The chapter stops at its parameter check, before anything is trained, naming the parameter."""
