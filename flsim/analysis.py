@@ -403,9 +403,9 @@ def regime(config) -> str:
 def first_rounds(results, rounds: int):
     """``results`` with every table cut to rounds 0 to ``rounds`` (chapter 4 reads the paper's run in round 1,
     as its map's other points; a run's first rounds do not depend on how many follow)."""
-    cut = {name: table[table["round"] <= rounds] if "round" in table else table
-           for name, table in vars(results).items() if isinstance(table, pd.DataFrame)}
-    return dataclasses.replace(results, **cut)
+    return dataclasses.replace(results, tables={
+        name: table[table["round"] <= rounds] if "round" in table else table
+        for name, table in results.tables.items()})
 
 
 def t_quantile(probability: float, df: int) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,52 +102,72 @@ def simulate_rounds(federation: Federation, progress: bool = False, first: Train
     """:func:`simulate`'s rounds on a federation :func:`flsim.federation.build` made; ``first``: round 1
     with its clients already trained, the same bits as training them here (:func:`flsim.panel`)."""
     config = federation.config
-    trainer, server, global_weights = federation.trainer, federation.server, federation.global_weights
-    start = time.perf_counter()
-    rounds = [dict(round=0, **federation.evaluate(global_weights),
-                   seconds=federation.pretraining_seconds + time.perf_counter() - start)]
-    updates, biases, detection, defence = [], [], [], []
-    holds_round = config.record == "clients"  # else FedAvg sums the clients as they finish (chunk by chunk)
-    if first is not None and not holds_round:
+    if first is not None and config.record != "clients":
         raise ValueError("a round trained elsewhere needs record='clients'")
-    round_weights = round_matrix(config.num_chosen, global_weights) if holds_round else None  # reused: see its doc
-    round_updates = round_matrix(config.num_chosen, global_weights) if holds_round else None  # w_k - global
+    start = time.perf_counter()
+    rounds = [dict(round=0, **federation.evaluate(federation.global_weights),
+                   seconds=federation.pretraining_seconds + time.perf_counter() - start)]
+    per_client = defaultdict(list)  # table name -> its rows, round by round
+    global_weights = federation.global_weights
+    played = _rounds_holding_clients(federation, first) if config.record == "clients" else _rounds_streamed(federation)
     for number in tqdm(range(1, config.num_rounds + 1), desc="rounds", disable=not progress):
         start = time.perf_counter()
-        given = first if number == 1 and first is not None else None
-        round_ = given.round if given else federation.round(number)
-
-        def submitted(weights: torch.Tensor, rows: slice = slice(None), origin=global_weights) -> torch.Tensor:
-            """What the clients of ``rows`` submit: the attackers' rows rewritten (``origin``: this round's start)."""
-            return _attack_submissions(config, weights, origin, round_.chosen[rows], round_.malicious[rows],
-                                       trainer.layers, lambda client: federation.train_clean(client, number, origin))
-
-        if holds_round:
-            if given:
-                trained = round_weights[:len(round_.chosen)].copy_(given.weights)
-                start -= given.seconds
-            else:
-                trained = trainer.train_clients(global_weights, round_.datasets, config.local_epochs, round_.orders,
-                                                out=round_weights)
-            weights = submitted(trained)
-            tables = analyse_round(round_, weights, global_weights, trainer, round_updates[:len(weights)])
-            aggregation = server.aggregate(weights, global_weights, round_.chosen)
-            global_weights = aggregation.weights.clone()  # may be a row of round_weights (Krum), overwritten next round
-            for table, rows in zip((updates, biases, detection, defence), (*tables, _defence_rows(round_, aggregation))):
-                table.append(rows)
-        else:
-            chunks = trainer.stream_clients(global_weights, round_.datasets, config.local_epochs, round_.orders)
-            global_weights = fedavg_streamed(submitted(weights, rows) for rows, weights in chunks)
-        rounds.append(dict(round=number, **federation.evaluate(global_weights), seconds=time.perf_counter() - start))
-    tables = (pd.concat(t, ignore_index=True) if t else pd.DataFrame() for t in (updates, biases, detection, defence))
-    return Results(config, pd.DataFrame(rounds), *tables, output_layer=trainer.layers.output_layer,
+        global_weights, tables, seconds_elsewhere = next(played)
+        for name, rows in tables.items():
+            per_client[name].append(rows)
+        rounds.append(dict(round=number, **federation.evaluate(global_weights),
+                           seconds=seconds_elsewhere + time.perf_counter() - start))
+    tables = {"rounds": pd.DataFrame(rounds)} | {name: pd.concat(rows, ignore_index=True)
+                                                for name, rows in per_client.items()}
+    return Results(config, tables, output_layer=federation.trainer.layers.output_layer,
                    final_weights=global_weights.float().cpu().numpy().copy())
 
 
+def _rounds_holding_clients(federation: Federation, first: TrainedRound | None):
+    """Round after round (record="clients"): the new global weights, the round's per-client tables by name
+    (:func:`analyse_round`, and ``defence``) and the seconds its clients trained elsewhere (``first``)."""
+    config, trainer, global_weights = federation.config, federation.trainer, federation.global_weights
+    round_weights = round_matrix(config.num_chosen, global_weights)  # reused: see its doc
+    round_updates = round_matrix(config.num_chosen, global_weights)  # w_k - global
+    for number in range(1, config.num_rounds + 1):
+        given = first if number == 1 and first is not None else None
+        round_ = given.round if given else federation.round(number)
+        if given:
+            trained = round_weights[:len(round_.chosen)].copy_(given.weights)
+        else:
+            trained = trainer.train_clients(global_weights, round_.datasets, config.local_epochs, round_.orders,
+                                            out=round_weights)
+        weights = _submitted(federation, round_, trained, global_weights)
+        tables = analyse_round(round_, weights, global_weights, trainer, round_updates[:len(weights)])
+        aggregation = federation.server.aggregate(weights, global_weights, round_.chosen)
+        global_weights = aggregation.weights.clone()  # may be a row of round_weights (Krum), overwritten next round
+        yield global_weights, tables | {"defence": _defence_rows(round_, aggregation)}, given.seconds if given else 0.0
+
+
+def _rounds_streamed(federation: Federation):
+    """Round after round (record="rounds"): the new global weights, FedAvg summing the clients chunk by
+    chunk as they finish, and no per-client tables (the shape of :func:`_rounds_holding_clients`)."""
+    config, trainer, global_weights = federation.config, federation.trainer, federation.global_weights
+    for number in range(1, config.num_rounds + 1):
+        round_, origin = federation.round(number), global_weights
+        chunks = trainer.stream_clients(origin, round_.datasets, config.local_epochs, round_.orders)
+        global_weights = fedavg_streamed(_submitted(federation, round_, weights, origin, rows) for rows, weights in chunks)
+        yield global_weights, {}, 0.0
+
+
+def _submitted(federation: Federation, round_: Round, weights: torch.Tensor, origin: torch.Tensor,
+               rows: slice = slice(None)) -> torch.Tensor:
+    """What the clients of ``rows`` of ``round_`` submit: the attackers' rows of ``weights`` rewritten
+    (:func:`_attack_submissions`; ``origin``: the round's global weights)."""
+    return _attack_submissions(federation.config, weights, origin, round_.chosen[rows], round_.malicious[rows],
+                               federation.trainer.layers,
+                               lambda client: federation.train_clean(client, round_.number, origin))
+
+
 def analyse_round(round_: Round, weights: torch.Tensor, global_weights: torch.Tensor, trainer: FlatTrainer,
-                  updates: torch.Tensor) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """A round's per-client tables (``Results.updates``, ``.output_bias``, ``.detection``): statistics per tensor,
-    output-bias deviations, detector scores.
+                  updates: torch.Tensor) -> dict[str, pd.DataFrame]:
+    """A round's per-client tables by name: ``updates`` (statistics per tensor), ``output_bias``
+    (output-bias deviations) and ``detection`` (detector scores), as in :class:`flsim.results.Results`.
 
     The updates w_k - global_weights are written once into ``updates`` (a matrix
     like ``weights``, reused round after round) for all of them, and the work is
@@ -158,7 +179,8 @@ def analyse_round(round_: Round, weights: torch.Tensor, global_weights: torch.Te
     stats = update_statistics(weights, global_weights, layers, updates, map=trainer.map)
     bias = output_bias_deviation(weights, layers.output_bias)
     scores = detectors.score_all(weights, global_weights, layers, updates, map=trainer.map)
-    return _update_rows(round_, list(layers), stats), _bias_rows(round_, bias), _detection_rows(round_, scores)
+    return {"updates": _update_rows(round_, list(layers), stats), "output_bias": _bias_rows(round_, bias),
+            "detection": _detection_rows(round_, scores)}
 
 
 def _update_rows(round_: Round, layers: list[str], stats: dict) -> pd.DataFrame:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,10 +22,10 @@ import pandas as pd
 from . import atomic
 from .config import Config
 
-TABLES = ("rounds", "updates", "output_bias", "detection", "defence")
+TABLES = ("rounds", "updates", "output_bias", "detection", "defence")  # every run's, in this order
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "final_weights.npy"
-FILES = frozenset({CONFIG_FILE, WEIGHTS_FILE, *(f"{name}.parquet" for name in TABLES)})  # all that a result holds
+FILES = frozenset({CONFIG_FILE, WEIGHTS_FILE, *(f"{name}.parquet" for name in TABLES)})  # what any result holds
 
 
 class ResultsError(ValueError):
@@ -34,9 +36,12 @@ class DestinationError(FileExistsError):
     """A results directory cannot be written without touching files flsim did not write."""
 
 
-@dataclass
+@dataclass(init=False)
 class Results:
-    """What :func:`flsim.run` returns.
+    """What :func:`flsim.run` returns: the config and its tables by name, ``results.tables[name]`` or
+    ``results.name``.
+
+    Every run has these tables (:data:`TABLES`):
 
     ``rounds``: round, main_accuracy, main_loss, backdoor_accuracy, backdoor_loss, seconds
     (round 0 is the server's pre-trained model).
@@ -48,7 +53,8 @@ class Results:
     client's update in; missing for rules that decide nothing per client).
 
     ``malicious`` marks the clients that attack in that round. With ``config.record == "rounds"``
-    only ``rounds`` is filled; the per-client tables are empty.
+    only ``rounds`` is filled; the per-client tables are empty. A table of another name is
+    saved, checksummed and loaded with these.
 
     ``output_layer``: the model's output layer (``"fc2"`` for the paper's CNN), whose bias
     (:attr:`output_bias_tensor`) is the paper's tensor. ``final_weights``: the global model
@@ -56,13 +62,38 @@ class Results:
     """
 
     config: Config
-    rounds: pd.DataFrame
-    updates: pd.DataFrame
-    output_bias: pd.DataFrame
-    detection: pd.DataFrame = field(default_factory=pd.DataFrame)
-    defence: pd.DataFrame = field(default_factory=pd.DataFrame)
-    output_layer: str = "fc2"
-    final_weights: np.ndarray | None = field(default=None, repr=False)
+    tables: dict[str, pd.DataFrame]
+    output_layer: str
+    final_weights: np.ndarray | None = field(repr=False)
+
+    def __init__(self, config: Config, tables: Mapping[str, pd.DataFrame] | pd.DataFrame | None = None,
+                 *by_position: pd.DataFrame, output_layer: str = "fc2", final_weights: np.ndarray | None = None,
+                 **by_name: pd.DataFrame):
+        if isinstance(tables, pd.DataFrame):  # the tables by position, as flsim 0.1 took them
+            warnings.warn("Results(config, rounds, updates, ...) is deprecated: pass the tables by name, "
+                          "Results(config, {'rounds': rounds, 'updates': updates, ...})", DeprecationWarning,
+                          stacklevel=2)
+            tables = dict(zip(TABLES, (tables, *by_position)))
+        elif by_position:
+            raise TypeError("Results takes its tables as one mapping: Results(config, {name: table, ...})")
+        given = {**(tables or {}), **by_name}
+        self.config, self.output_layer, self.final_weights = config, output_layer, final_weights
+        # every run's tables first and always there (empty where a run records none), then any others
+        self.tables = {name: given.pop(name, None) for name in TABLES}
+        self.tables = {name: pd.DataFrame() if table is None else table for name, table in self.tables.items()}
+        self.tables |= given
+
+    def __getattr__(self, name: str) -> pd.DataFrame:
+        tables = self.__dict__.get("tables", {})
+        if name in tables:
+            return tables[name]
+        raise AttributeError(f"Results has no attribute or table {name!r}; its tables: {', '.join(tables)}")
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in self.__dict__.get("tables", {}):
+            self.tables[name] = value  # results.defence = ... replaces the table
+        else:
+            super().__setattr__(name, value)
 
     @property
     def output_bias_tensor(self) -> str:
@@ -103,9 +134,9 @@ class Results:
 
     def _write(self, directory: Path) -> None:
         checksums = {}
-        for name in TABLES:
+        for name, table in self.tables.items():
             path = directory / f"{name}.parquet"
-            getattr(self, name).to_parquet(path, index=False)
+            table.to_parquet(path, index=False)
             checksums[path.name] = _sha256(path)
         if self.final_weights is not None:
             np.save(directory / WEIGHTS_FILE, np.asarray(self.final_weights), allow_pickle=False)
@@ -129,10 +160,10 @@ class Results:
             if _sha256(directory / name) != checksum:
                 raise ResultsError(f"{directory / name} does not match the checksum in {directory / CONFIG_FILE}: "
                                    "the file was changed or damaged after it was saved")
-        tables = {name: pd.read_parquet(directory / f"{name}.parquet") for name in TABLES}
+        tables = {name: pd.read_parquet(directory / f"{name}.parquet") for name in _table_names(record)}
         weights = directory / WEIGHTS_FILE
         final = np.load(weights, allow_pickle=False) if weights.exists() else None
-        return cls(Config(**settings), **tables, output_layer=record.get("output_layer", "fc2"), final_weights=final)
+        return cls(Config(**settings), tables, output_layer=record.get("output_layer", "fc2"), final_weights=final)
 
 
 def check_destination(directory: str | os.PathLike) -> None:
@@ -148,7 +179,7 @@ def check_destination(directory: str | os.PathLike) -> None:
         raise DestinationError(f"{directory} is the working directory (or holds it); save into a new "
                                "subdirectory instead, e.g. results/run1")
     entries = {entry.name for entry in directory.iterdir()}
-    foreign = sorted(entries - FILES)
+    foreign = sorted(entries - FILES - _recorded_files(directory / CONFIG_FILE))
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise DestinationError(f"{directory} holds files flsim did not write ({shown}); flsim replaces only "
@@ -156,6 +187,19 @@ def check_destination(directory: str | os.PathLike) -> None:
     if entries and not _is_flsim_config(directory / CONFIG_FILE):
         raise DestinationError(f"{directory} holds no {CONFIG_FILE} that flsim wrote, so it is no flsim "
                                "result; choose a new or empty directory")
+
+
+def _table_names(record: dict) -> list[str]:
+    """The tables a config.json records (by their checksums), else those of every run."""
+    names = [name.removesuffix(".parquet") for name in record.get("checksums", {}) if name.endswith(".parquet")]
+    return names or list(TABLES)
+
+
+def _recorded_files(path: Path) -> set[str]:
+    """The files a config.json flsim wrote lists as its result's (none if it is not flsim's)."""
+    if not _is_flsim_config(path):
+        return set()
+    return {f"{name}.parquet" for name in _table_names(json.loads(path.read_text()))}
 
 
 def _is_flsim_config(path: Path) -> bool:

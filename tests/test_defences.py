@@ -212,7 +212,7 @@ def test_defence_summary_counts_flags_as_a_detector():
     defence = pd.DataFrame(dict(round=[1, 1, 1, 2, 2, 2], client=[0, 1, 2] * 2,
                                 malicious=[True, False, False] * 2,
                                 accepted=pd.array([False, True, False, True, True, True], dtype="boolean")))
-    res = flsim.Results(flsim.Config(), rounds, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), defence)
+    res = flsim.Results(flsim.Config(), dict(rounds=rounds, defence=defence))
     summary = defence_summary(res)
     assert summary == dict(main_accuracy=0.7, backdoor_accuracy=0.2, backdoor_peak=0.9, tpr=0.5, fpr=0.25)
     res.defence = defence.assign(accepted=pd.array([pd.NA] * 6, dtype="boolean"))

@@ -13,8 +13,7 @@ from flsim import analysis
 
 def run(detection: pd.DataFrame, defence: pd.DataFrame | None = None) -> flsim.Results:
     """A Results holding only the tables the detection analysis reads."""
-    return flsim.Results(flsim.Config(), pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), detection,
-                         pd.DataFrame() if defence is None else defence)
+    return flsim.Results(flsim.Config(), {"detection": detection} | ({} if defence is None else {"defence": defence}))
 
 
 def detection(seed: int, rounds: int = 6, clients: int = 10, attacker_shift: float | None = 4.0) -> pd.DataFrame:
@@ -157,8 +156,7 @@ def test_layer_aucs_pool_the_runs_per_tensor_in_the_models_order():
                     value = rng.normal() + (shift if client == 0 else 0.0)
                     rows.append(dict(round=round_, client=client, malicious=client == 0, layer=layer,
                                      max_abs_deviation=value, cosine_to_mean=-value))
-        return flsim.Results(flsim.Config(), pd.DataFrame(), pd.DataFrame(rows), pd.DataFrame(), pd.DataFrame(),
-                             pd.DataFrame())
+        return flsim.Results(flsim.Config(), {"updates": pd.DataFrame(rows)})
 
     table = analysis.layer_aucs([updates(0), updates(1)])
     assert table.layer.tolist() == ["conv.weight", "fc.bias"]

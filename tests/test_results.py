@@ -127,3 +127,39 @@ def test_abandoned_staging_is_removed_and_a_replaced_result_put_back(results, tm
     atomic.clean_abandoned(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
     assert flsim.Results.load(target).config == results.config
+
+
+def test_a_table_added_from_outside_is_saved_checksummed_and_loaded_by_name(results, tmp_path):
+    """A new per-run table needs no change to flsim: Results holds its tables by name."""
+    extended = flsim.Results(results.config, results.tables | {"causal": pd.DataFrame({"layer": ["fc2.bias"],
+                                                                                         "share": [0.9]})},
+                             output_layer=results.output_layer, final_weights=results.final_weights)
+    assert extended.causal.share.tolist() == [0.9] and list(extended.tables)[:5] == list(flsim.results.TABLES)
+    extended.save(tmp_path / "run")
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert "causal.parquet" in record["checksums"]
+    loaded = flsim.Results.load(tmp_path / "run")
+    assert list(loaded.tables) == list(extended.tables)
+    pd.testing.assert_frame_equal(loaded.causal, extended.causal)
+    extended.save(tmp_path / "run")  # its own earlier result, new table and all, is replaced
+    (tmp_path / "run" / "causal.parquet").write_bytes(b"changed")
+    with pytest.raises(ResultsError, match="causal.parquet"):
+        flsim.Results.load(tmp_path / "run")
+
+
+def test_a_users_parquet_file_is_still_refused(results, tmp_path):
+    """Only the tables a result's config.json lists are flsim's: another Parquet file is the user's."""
+    results.save(tmp_path / "run")
+    (tmp_path / "run" / "mine.parquet").write_bytes(b"a user's table")
+    with pytest.raises(DestinationError, match="mine.parquet"):
+        results.save(tmp_path / "run")
+    assert (tmp_path / "run" / "mine.parquet").read_bytes() == b"a user's table"
+
+
+def test_tables_by_position_still_work_and_say_what_replaces_them(results):
+    with pytest.warns(DeprecationWarning, match=r"Results\(config, \{'rounds': rounds"):
+        old = flsim.Results(results.config, results.rounds, results.updates, results.output_bias)
+    assert list(old.tables) == list(flsim.results.TABLES) and old.detection.empty
+    pd.testing.assert_frame_equal(old.updates, results.updates)
+    with pytest.raises(AttributeError, match="its tables: rounds, updates"):
+        old.not_a_table

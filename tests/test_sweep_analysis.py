@@ -32,7 +32,7 @@ def fake_results(num_malicious: int, seed: int = 0, shift: float = 0.004) -> fls
                                "deviation": deviation})
     rounds = pd.DataFrame({"round": [0, 1, 2], "main_accuracy": [0.3, 0.6, 0.7],
                            "backdoor_accuracy": [0.0, 0.2, 0.4], "seconds": 1.0})
-    return flsim.Results(config, rounds, pd.DataFrame(updates), pd.DataFrame(biases))
+    return flsim.Results(config, dict(rounds=rounds, updates=pd.DataFrame(updates), output_bias=pd.DataFrame(biases)))
 
 
 @pytest.fixture
@@ -206,7 +206,8 @@ def noisy_results(num_malicious: int, seed: int = 0, rounds: int = 6, lr: float 
                         "deviation": shift if label == config.target_class else 0.0} for label in range(10)]
     rounds_table = pd.DataFrame({"round": range(rounds + 1), "main_accuracy": 0.5, "backdoor_accuracy": 0.1,
                                  "seconds": 1.0})
-    return flsim.Results(config, rounds_table, pd.DataFrame(updates), pd.DataFrame(biases))
+    return flsim.Results(config, dict(rounds=rounds_table, updates=pd.DataFrame(updates),
+                                      output_bias=pd.DataFrame(biases)))
 
 
 @pytest.fixture
