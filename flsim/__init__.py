@@ -2,7 +2,7 @@
 
 Start with :class:`Config` and :func:`run`; the book's chapters show the rest.
 Bring your own model (:func:`register_model`), aggregation rule
-(:func:`register_aggregator`) or semantic backdoor (``Config.semantic_indices``);
+(:func:`register_aggregator`), detector (:func:`register_detector`) or semantic backdoor (``Config.semantic_indices``);
 :func:`setup` gives the federation a run starts from.
 """
 
@@ -12,6 +12,7 @@ from .aggregators import register_aggregator  # noqa: E402 - the modules below r
 from .cache import CacheWarning  # noqa: E402
 from .config import Config, ConfigError  # noqa: E402
 from .data import DatasetNotFoundError  # noqa: E402
+from .detectors import register_detector  # noqa: E402
 from .experiment import run, simulate  # noqa: E402
 from .federation import Federation, setup  # noqa: E402
 from .models import register_model  # noqa: E402
@@ -20,5 +21,5 @@ from .results import DestinationError, Results, ResultsError  # noqa: E402
 from .sweep import sweep  # noqa: E402
 
 __all__ = ["CacheWarning", "Config", "ConfigError", "DatasetNotFoundError", "DestinationError", "Federation",
-           "Results", "ResultsError", "panel", "panel_configs", "register_aggregator", "register_model", "run", "setup",
+           "Results", "ResultsError", "panel", "panel_configs", "register_aggregator", "register_detector", "register_model", "run", "setup",
            "simulate", "sweep"]

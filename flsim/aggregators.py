@@ -21,7 +21,8 @@ from typing import NamedTuple
 
 import torch
 
-from .detectors import cosine_matrix, krum_score, median, outliers, output_bias_max
+from .detectors import krum_score, output_bias_max
+from .robust import cosine_matrix, median, outliers
 from .layout import Layers
 from .registry import check_identifiable, fingerprint, new_registry, source_of
 

@@ -14,7 +14,7 @@ import torch
 
 from . import theory
 from .attacks import poison_positions, semantic_set_name
-from .detectors import robust_z
+from .robust import robust_z
 
 # For these statistics a low value is the anomaly; scores are negated before ranking.
 LOW_IS_ANOMALOUS = {"cosine_to_mean"}
@@ -922,14 +922,14 @@ def defence_counts(results) -> dict:
 
 
 def _robust_z_of(scores: pd.Series) -> pd.Series:
-    """:func:`flsim.detectors.robust_z` of a column (in float64), for groupby's transform."""
+    """:func:`flsim.robust.robust_z` of a column (in float64), for groupby's transform."""
     values = torch.from_numpy(scores.to_numpy(dtype=np.float64, copy=True))
     return pd.Series(robust_z(values).numpy(), index=scores.index)
 
 
 def flag(detection: pd.DataFrame, z: float = 3.0) -> pd.Series:
     """Which rows a server would flag with the detector alone: the rule of
-    :func:`flsim.detectors.outliers`
+    :func:`flsim.robust.outliers`
     (robust z-score above ``z``), applied within each round and detector (and run, where a
     ``run`` column tells several runs apart)."""
     keys = ["run", "round", "detector"] if "run" in detection else ["round", "detector"]

@@ -45,7 +45,7 @@ def cache_dir() -> Path:
 # command line, sweeps and the cache itself change no simulated number, so editing them recomputes nothing.
 SIMULATION_MODULES = ("aggregators", "attacks", "config", "data", "detectors", "devicecheck", "experiment",
                       "federation", "flat", "layout", "metrics", "models", "panels", "partition", "pretraining",
-                      "registry", "results", "train", "workers")
+                      "registry", "results", "robust", "train", "workers")
 
 
 def source_hash() -> str:

@@ -169,7 +169,9 @@ class Config:
         dataset's default (None) and the same indices given as semantic_indices
         share a key. The model and the aggregation rule are hashed by what
         identifies their code (:func:`flsim.models.identity`,
-        :meth:`flsim.aggregators.AggregatorSpec.identity`), never by name alone.
+        :meth:`flsim.aggregators.AggregatorSpec.identity`), never by name alone,
+        and so are the registered detectors of a run that records their scores
+        (:func:`flsim.detectors.detector_identities`).
         The device is hashed as the kind it resolves to here, with the training
         backend it resolves to (never "auto") and torch's version; on CUDA also
         the GPU's model and the precision flags runs keep to
@@ -181,6 +183,7 @@ class Config:
 
         from . import models
         from .aggregators import aggregator_identity
+        from .detectors import detector_identities
         from .attacks import semantic_indices
 
         settings = {k: v for k, v in self.to_dict().items() if k not in ("data_dir", "semantic_indices")}
@@ -190,6 +193,8 @@ class Config:
         spec = models.MODELS.entry(self.model)
         settings["model"] = models.identity(spec, shape, classes)
         settings["aggregator"] = aggregator_identity(self.aggregator)
+        if self.record == "clients":  # the runs that record every detector's scores
+            settings["detectors"] = detector_identities()
         settings["excluded_indices"] = sorted(self.excluded_indices or ())  # a set: () and None alike
         settings["device"] = kind = device_kind(self.device)
         settings["backend"] = self.training_backend()

@@ -6,93 +6,25 @@ with the output layer (:class:`flsim.layout.Layers`). It returns K scores,
 higher meaning more suspicious. The detectors that read whole updates
 w_k - global read them through their Gram matrix, which they also take
 precomputed (``gram=``), so that :func:`score_all` reads the updates once per
-round. :func:`flsim.run` records every detector of :data:`DETECTORS` in
-``Results.detection``; :func:`flsim.analysis.detection_summary` turns that
+round. Each is registered with what it declares (:class:`DetectorSpec`); a
+user adds one with :func:`register_detector`. :func:`flsim.run` records every
+detector of :data:`DETECTORS` in ``Results.detection``; :func:`flsim.analysis.detection_summary` turns that
 table into the chapter's numbers.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
 from .layout import Layers
-from .metrics import COSINE_EPS, chunks
-
-GRAM_COLUMNS = 4096  # columns per float32 product of the Gram matrix
-GRAM_ROWS = 128  # clients per block of the Gram matrix
-GRAM_JOB_COLUMNS = 16 * GRAM_COLUMNS  # columns per job
-MAD_TO_STD = 1.4826  # the MAD of a normal distribution times this is its standard deviation
-
-
-def median(values: torch.Tensor) -> torch.Tensor:
-    """The median along dimension 0; the mean of the two middle values for an even count."""
-    ordered = values.sort(0).values
-    n = len(values)
-    return (ordered[(n - 1) // 2] + ordered[n // 2]) / 2
-
-
-def robust_z(values: torch.Tensor) -> torch.Tensor:
-    """(x - median) / (1.4826 * MAD) along dimension 0: a z-score that outliers cannot inflate."""
-    centre = median(values)
-    spread = median((values - centre).abs()) * MAD_TO_STD
-    return (values - centre) / spread.clamp_min(torch.finfo(values.dtype).tiny)
-
-
-def outliers(scores: torch.Tensor, z: float = 3.0) -> torch.Tensor:
-    """The clients whose score lies more than ``z`` robust standard deviations above the round's median."""
-    return robust_z(scores) > z
-
-
-def gram_matrix(updates: torch.Tensor, map: Callable = map) -> torch.Tensor:
-    """K x K inner products of the rows, summed in float64, so that |a|^2 + |b|^2 - 2ab keeps its digits.
-
-    Each product of GRAM_COLUMNS columns is a float32 matrix multiply added to
-    a float64 sum (its rounding: about 1e-8 of the largest squared norm in a
-    round of 100 paper-CNN updates, against 2e-6 for one float32 product of all
-    their columns). Only the blocks of GRAM_ROWS x GRAM_ROWS clients on and
-    above the diagonal are multiplied, the rest mirrored: half the K^2 P work
-    for large K. A job sums GRAM_JOB_COLUMNS columns; the jobs, run by ``map``
-    (on worker threads, say), are added in order, so the bits do not depend on
-    how many threads run them.
-    """
-    blocks = chunks(len(updates), GRAM_ROWS)
-    pairs = [(a, b) for i, a in enumerate(blocks) for b in blocks[i:]]
-
-    def columns_gram(columns: slice) -> torch.Tensor:
-        total = updates.new_zeros(len(updates), len(updates), dtype=torch.float64)
-        for part in updates[:, columns].split(GRAM_COLUMNS, dim=1):
-            for a, b in pairs:
-                total[a, b] += part[a] @ part[b].T
-        return total
-
-    gram = functools.reduce(torch.add, map(columns_gram, chunks(updates.shape[1], GRAM_JOB_COLUMNS)))
-    for a, b in pairs:
-        if a != b:
-            gram[b, a] = gram[a, b].T
-    return gram
-
-
-def cosine_matrix(updates: torch.Tensor) -> torch.Tensor:
-    """K x K cosine similarities between the rows (clients) of ``updates``."""
-    return _cosines(gram_matrix(updates))
-
-
-def pairwise_sq_distances(updates: torch.Tensor) -> torch.Tensor:
-    """K x K squared L2 distances between the rows (clients) of ``updates``."""
-    return _sq_distances(gram_matrix(updates))
-
-
-def _cosines(gram: torch.Tensor) -> torch.Tensor:
-    norms = gram.diagonal().sqrt().clamp_min(torch.finfo(gram.dtype).tiny)
-    return gram / norms[:, None] / norms[None, :]
-
-
-def _sq_distances(gram: torch.Tensor) -> torch.Tensor:
-    squares = gram.diagonal()
-    return (squares[:, None] + squares[None, :] - 2 * gram).clamp_min(0).fill_diagonal_(0)
+from .metrics import COSINE_EPS
+from .registry import check_identifiable, fingerprint, new_registry, source_of
+from .robust import (  # noqa: F401 - robust's functions were detectors' before
+    MAD_TO_STD, cosine_matrix, cosines_from_gram, gram_matrix, median, outliers, pairwise_sq_distances,
+    robust_z, sq_distances_from_gram)
 
 
 def output_bias_max(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers) -> torch.Tensor:
@@ -161,7 +93,7 @@ def foolsgold_similarity(weights: torch.Tensor, global_weights: torch.Tensor, la
     """FoolsGold's signal in one round: the largest cosine similarity of the client's update to any other
     client's (sybils that push the same backdoor look alike). No history and no pardoning: see
     :func:`flsim.aggregators.foolsgold` for the full rule. ``gram``: the updates' Gram matrix, if known."""
-    similarity = _cosines(_gram_of(weights, global_weights, gram))
+    similarity = cosines_from_gram(_gram_of(weights, global_weights, gram))
     return similarity.fill_diagonal_(-torch.inf).amax(1)
 
 
@@ -170,29 +102,98 @@ def krum_score(weights: torch.Tensor, global_weights: torch.Tensor, layers: Laye
     """Krum's score (Blanchard et al., NeurIPS 2017): the summed squared distance from the client to its
     K - f - 2 nearest other clients (at least one); :func:`flsim.aggregators.krum` keeps the lowest.
     ``gram``: the updates' Gram matrix, if known."""
-    distances = _sq_distances(_gram_of(weights, global_weights, gram))
+    distances = sq_distances_from_gram(_gram_of(weights, global_weights, gram))
     neighbours = max(1, len(weights) - f - 2)
     return distances.sort(1).values[:, 1:neighbours + 1].sum(1)  # column 0 is the client itself
 
 
-DETECTORS = {
-    "output_bias_max": output_bias_max,
-    "output_bias_class": output_bias_class,
-    "update_norm": update_norm,
-    "cosine_to_mean": cosine_to_mean,
-    "deepsight_energy": deepsight_energy,
-    "foolsgold_similarity": foolsgold_similarity,
-    "krum_score": krum_score,
-}
+Score = Callable[..., torch.Tensor]  # score(weights, global_weights, layers[, gram=]) -> K scores
 
 
-FROM_GRAM = ("update_norm", "cosine_to_mean", "foolsgold_similarity", "krum_score")  # read the updates' Gram matrix
+@dataclass(frozen=True)
+class DetectorSpec:
+    """A registered detector: its score and what it declares. ``reads_gram``: the score takes the round's
+    Gram matrix of the updates as ``gram=`` (:func:`score_all` computes it once for all of them);
+    ``suspicious``: which end of the score is suspicious, "high" or "low" (a cosine, say), so that
+    :meth:`__call__` and ``Results.detection`` always hold higher-is-more-suspicious scores."""
+
+    name: str
+    score: Score
+    reads_gram: bool = False
+    suspicious: str = "high"
+    version: str | None = None  # a user's detector: None means its source code identifies it
+
+    def __call__(self, weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers,
+                 gram: torch.Tensor | None = None) -> torch.Tensor:
+        """The K scores of one round, higher meaning more suspicious. ``gram``: the updates' Gram matrix,
+        if known (read only by a detector that ``reads_gram``)."""
+        scores = self.score(weights, global_weights, layers, **({"gram": gram} if self.reads_gram else {}))
+        return scores if self.suspicious == "high" else -scores
+
+    def identity(self, built_in: bool) -> str:
+        """The detector in a cache key: a built-in one by name (flsim's source hash covers it), a user's by
+        name and version, or name and a hash of its source."""
+        if built_in:
+            return self.name
+        return f"{self.name}@{self.version if self.version is not None else fingerprint(source_of(self.score))}"
+
+
+DETECTORS = new_registry("detector", "flsim.register_detector")
+SUSPICIOUS = ("high", "low")
+
+
+def register_detector(name: str, score: Score, *, reads_gram: bool = False, suspicious: str = "high",
+                      version: str | None = None) -> DetectorSpec:
+    """Score every client of every round with ``score(weights, global_weights, layers)`` beside the
+    built-in detectors, in ``Results.detection`` under ``name``.
+
+    ``weights``: the round's client weights (K x P); ``global_weights``: the P
+    weights they started from; ``layers``: each tensor's slice and the output
+    layer (:class:`flsim.layout.Layers`). Return K scores. ``reads_gram``: the
+    score also takes ``gram=``, the K x K Gram matrix of the updates
+    w_k - global, computed once a round for every detector that reads it.
+    ``suspicious``: "high" if a high score marks an attacker, "low" if a low
+    one does (the recorded score is then negated). ``version`` identifies the
+    detector in the result cache; None: a hash of its source code. Every run's
+    cache key holds the registered detectors, and sweeps ship them to their
+    worker processes and Dask workers.
+
+    >>> import flsim
+    >>> def weight_norm(weights, global_weights, layers):
+    ...     return weights.norm(dim=1)
+    >>> spec = flsim.register_detector("weight_norm", weight_norm)
+    >>> "weight_norm" in flsim.detectors.DETECTORS
+    True
+    >>> del flsim.detectors.DETECTORS["weight_norm"]  # unregisters it
+    """
+    if not callable(score):
+        raise TypeError(f"score must be callable as score(weights, global_weights, layers), got {score!r}")
+    if suspicious not in SUSPICIOUS:
+        raise ValueError(f"suspicious={suspicious!r} is not allowed; choose one of {', '.join(map(repr, SUSPICIOUS))}")
+    check_identifiable("the detector", score, version)
+    spec = DetectorSpec(name, score, bool(reads_gram), suspicious, version)
+    DETECTORS.add(name, spec)
+    return spec
+
+
+def detector_identities() -> list[str]:
+    """What the result cache knows the registered detectors by (:meth:`DetectorSpec.identity`), in order."""
+    return [spec.identity(name in DETECTORS.built_in) for name, spec in DETECTORS.items()]
 
 
 def score_all(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers,
               updates: torch.Tensor | None = None, map: Callable = map) -> dict[str, torch.Tensor]:
     """Every detector's K scores for one round. The detectors that read whole updates share one Gram
     matrix of them (K^2 P work, shared out by ``map``); ``updates``: w_k - global, if already computed."""
-    shared = dict(gram=gram_matrix(weights - global_weights if updates is None else updates, map))
-    return {name: detector(weights, global_weights, layers, **(shared if name in FROM_GRAM else {})).float()
-            for name, detector in DETECTORS.items()}
+    gram = gram_matrix(weights - global_weights if updates is None else updates, map)
+    return {name: spec(weights, global_weights, layers, gram).float() for name, spec in DETECTORS.items()}
+
+
+for _name, _score, _reads_gram in [("output_bias_max", output_bias_max, False),
+                                   ("output_bias_class", output_bias_class, False),
+                                   ("update_norm", update_norm, True),
+                                   ("cosine_to_mean", cosine_to_mean, True),
+                                   ("deepsight_energy", deepsight_energy, False),
+                                   ("foolsgold_similarity", foolsgold_similarity, True),
+                                   ("krum_score", krum_score, True)]:
+    DETECTORS.add(_name, DetectorSpec(_name, _score, _reads_gram), built_in=True)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from flsim import analysis, detectors
+from flsim import analysis, detectors, robust
 from flsim.layout import Layers
 
 # A toy "model": 2 classes, output weight 2 x 2 (entries 0-3), output bias (4-5), one hidden weight (6).
@@ -15,13 +15,13 @@ LAYERS = Layers({"fc2.weight": slice(0, 4), "fc2.bias": slice(4, 6), "fc1.weight
 
 
 def test_median_and_robust_z():
-    assert detectors.median(torch.tensor([3.0, 1.0, 2.0])).item() == 2.0
-    assert detectors.median(torch.tensor([4.0, 1.0, 3.0, 2.0])).item() == 2.5  # mean of the middle two
+    assert robust.median(torch.tensor([3.0, 1.0, 2.0])).item() == 2.0
+    assert robust.median(torch.tensor([4.0, 1.0, 3.0, 2.0])).item() == 2.5  # mean of the middle two
     scores = torch.tensor([1.0, 1.1, 0.9, 1.0, 10.0])
     # median 1.0, MAD 0.1 (the deviations 0, 0.1, 0.1, 0, 9): z = (x - 1) / 0.14826
-    assert detectors.robust_z(scores)[-1].item() == pytest.approx(9 / 0.14826, rel=1e-4)
-    assert detectors.outliers(scores).tolist() == [False, False, False, False, True]
-    assert not detectors.outliers(torch.ones(4)).any()  # no spread, no outlier
+    assert robust.robust_z(scores)[-1].item() == pytest.approx(9 / 0.14826, rel=1e-4)
+    assert robust.outliers(scores).tolist() == [False, False, False, False, True]
+    assert not robust.outliers(torch.ones(4)).any()  # no spread, no outlier
 
 
 def toy(updates, global_weights=None):
@@ -125,18 +125,18 @@ def test_detection_summary():
 
 
 def test_gram_in_float32_blocks_keeps_the_distances_digits(monkeypatch):
-    monkeypatch.setattr(detectors, "GRAM_COLUMNS", 100)
-    monkeypatch.setattr(detectors, "GRAM_JOB_COLUMNS", 300)  # 4 jobs of 3, 3, 3 and 2 blocks
+    monkeypatch.setattr(robust, "GRAM_COLUMNS", 100)
+    monkeypatch.setattr(robust, "GRAM_JOB_COLUMNS", 300)  # 4 jobs of 3, 3, 3 and 2 blocks
     torch.manual_seed(0)
     base = torch.randn(1001)
     updates = base + 0.1 * torch.randn(5, 1001)  # similar rows: distances 2% of the squared norms
     exact = updates.double() @ updates.double().T
-    blocked = detectors.gram_matrix(updates)
+    blocked = robust.gram_matrix(updates)
     assert blocked.dtype == torch.float64
     torch.testing.assert_close(blocked, exact, rtol=0, atol=1e-7 * exact.diagonal().max().item())
-    distances = detectors._sq_distances(blocked)
+    distances = robust.sq_distances_from_gram(blocked)
     torch.testing.assert_close(distances, torch.cdist(updates.double(), updates.double()) ** 2, rtol=1e-5, atol=0)
-    torch.testing.assert_close(detectors.gram_matrix(updates, map=lambda f, jobs: [f(j) for j in reversed(jobs)][::-1]),
+    torch.testing.assert_close(robust.gram_matrix(updates, map=lambda f, jobs: [f(j) for j in reversed(jobs)][::-1]),
                                blocked, rtol=0, atol=0)  # the jobs' order of execution does not matter
 
 
@@ -155,8 +155,8 @@ def test_a_rounds_analysis_on_worker_threads_is_the_same_bits_as_on_one(monkeypa
     from flsim.workers import WorkerPool, intra_op_threads
 
     monkeypatch.setattr(metrics, "COLUMN_CHUNK", 3)  # 7 parameters: means in 3 jobs
-    monkeypatch.setattr(detectors, "GRAM_COLUMNS", 2)
-    monkeypatch.setattr(detectors, "GRAM_JOB_COLUMNS", 4)
+    monkeypatch.setattr(robust, "GRAM_COLUMNS", 2)
+    monkeypatch.setattr(robust, "GRAM_JOB_COLUMNS", 4)
     torch.manual_seed(2)
     w, g = torch.randn(3 * metrics.ROW_CHUNK + 1, 7), torch.randn(7)  # statistics in 4 jobs
     with intra_op_threads(1):
@@ -188,6 +188,6 @@ def test_cosine_to_mean_of_updates_that_cancel_stays_in_range():
     torch.manual_seed(0)
     a, b = torch.randn(2, 50)
     w = torch.stack([a, b, -(a + b)])  # the mean update is zero; its squared length rounds below zero
-    assert detectors.gram_matrix(w).mean() < 0
+    assert robust.gram_matrix(w).mean() < 0
     scores = detectors.cosine_to_mean(w, torch.zeros(50), {"all": slice(0, 50)})
     assert torch.isfinite(scores).all() and (scores >= 0).all() and (scores <= 2).all()

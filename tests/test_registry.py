@@ -185,3 +185,36 @@ def test_the_readmes_example_runs(registered):
     results = namespace["results"]
     assert results.output_bias_tensor == "3.bias" and results.config.semantic_indices == (26, 11744, 14254)
     assert results.defence.accepted.sum() == results.config.num_rounds * (results.config.num_clients - 1)
+
+
+def bias_cosine_to_global(weights, global_weights, layers, gram):
+    """A cosine (low is suspicious) that also reads the Gram matrix: both declarations exercised."""
+    assert gram.shape == (len(weights), len(weights))
+    bias = weights[:, layers.output_bias]
+    return torch.nn.functional.cosine_similarity(bias, global_weights[layers.output_bias][None], dim=1)
+
+
+def test_a_users_detector_is_scored_in_every_run_oriented_and_keyed(registered):
+    config = flsim.Config(**TINY)
+    before = config.key()
+    spec = flsim.register_detector("bias_cosine", bias_cosine_to_global, reads_gram=True, suspicious="low")
+    assert config.key() != before  # its scores are in the run's results
+    assert flsim.Config(record="rounds", **TINY).key() == flsim.Config(record="rounds", **TINY).key()
+    results = flsim.run(config)
+    assert list(flsim.detectors.DETECTORS)[-1] == "bias_cosine"
+    scores = results.detection[results.detection.detector == "bias_cosine"]
+    assert len(scores) == TINY["num_rounds"] * TINY["num_clients"]
+    assert (scores.score <= 1).all() and (scores.score >= -1).all()
+    w, g = torch.randn(4, 9), torch.randn(9)
+    layers = flsim.layout.Layers({"fc2.weight": slice(0, 6), "fc2.bias": slice(6, 9)}, "fc2")
+    gram = flsim.robust.gram_matrix(w - g)
+    assert torch.equal(spec(w, g, layers, gram), -bias_cosine_to_global(w, g, layers, gram))  # higher: suspicious
+
+
+def test_a_detectors_declarations_are_checked(registered):
+    with pytest.raises(ValueError, match=r"suspicious='lower' is not allowed; choose one of 'high', 'low'"):
+        flsim.register_detector("x", bias_cosine_to_global, suspicious="lower")
+    with pytest.raises(TypeError, match="score must be callable"):
+        flsim.register_detector("x", 3)
+    with pytest.raises(ValueError, match="detector 'update_norm' is built in"):
+        flsim.register_detector("update_norm", bias_cosine_to_global)
