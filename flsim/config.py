@@ -183,6 +183,7 @@ class Config:
 
         from . import models
         from .aggregators import aggregator_identity
+        from .attacks.submission import user_step_identities
         from .detectors import detector_identities
         from .attacks import semantic_indices
 
@@ -193,6 +194,8 @@ class Config:
         spec = models.MODELS.entry(self.model)
         settings["model"] = models.identity(spec, shape, classes)
         settings["aggregator"] = aggregator_identity(self.aggregator)
+        if steps := user_step_identities(self):  # a user's attack steps that shape this config's submissions
+            settings["attack_steps"] = steps
         if self.record == "clients":  # the runs that record every detector's scores
             settings["detectors"] = detector_identities()
         settings["excluded_indices"] = sorted(self.excluded_indices or ())  # a set: () and None alike

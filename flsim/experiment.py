@@ -13,6 +13,7 @@ from tqdm import tqdm  # plain text bar: tqdm.auto warns in kernels without ipyw
 
 from . import detectors
 from .aggregators import Aggregation, fedavg_streamed
+from .attacks.submission import Submission, shape_submissions
 from .cache import load_cached, store
 from .config import Config
 from .federation import Federation, Round, build
@@ -32,36 +33,6 @@ def run(config: Config, cache: bool = True, progress: bool = False) -> Results:
     if cache:
         store(results)  # an unusable cache warns; the results are returned all the same
     return results
-
-
-ADAPTIVE_PARTS = {"none": (), "output_bias": ("bias",), "output_layer": ("weight", "bias")}  # of the output layer
-
-
-def _attack_submissions(config: Config, weights: torch.Tensor, global_weights: torch.Tensor, chosen: np.ndarray,
-                        malicious: np.ndarray, layers: Layers, honest) -> torch.Tensor:
-    """What the attacking rows of ``weights`` submit, in this order (chapters 8-9):
-
-    1. model replacement: global + attack_scale * update;
-    2. adaptive: the output layer's tensors of ADAPTIVE_PARTS[config.adaptive] replaced by those of
-       ``honest(client)``, the model the attacker trains on its own clean data: its
-       estimate of a benign client's, assuming IID data (it costs a second local training);
-    3. the update projected onto the L2 ball of radius attack_norm_bound.
-
-    Rows and attackers with the default settings are left bit-for-bit as trained.
-    """
-    for row in np.flatnonzero(malicious):
-        if config.attack_scale != 1:
-            weights[row] = global_weights + config.attack_scale * (weights[row] - global_weights)
-        if ADAPTIVE_PARTS[config.adaptive]:
-            clean = honest(chosen[row])
-            for part in ADAPTIVE_PARTS[config.adaptive]:
-                where = layers[f"{layers.output_layer}.{part}"]
-                weights[row, where] = clean[where]
-        if config.attack_norm_bound is not None:
-            norm = float((weights[row] - global_weights).norm())
-            if norm > config.attack_norm_bound:
-                weights[row] = global_weights + (weights[row] - global_weights) * (config.attack_norm_bound / norm)
-    return weights
 
 
 def simulate(config: Config, progress: bool = False) -> Results:
@@ -129,6 +100,7 @@ def _rounds_holding_clients(federation: Federation, first: TrainedRound | None):
     config, trainer, global_weights = federation.config, federation.trainer, federation.global_weights
     round_weights = round_matrix(config.num_chosen, global_weights)  # reused: see its doc
     round_updates = round_matrix(config.num_chosen, global_weights)  # w_k - global
+    previous = None  # the last round's global weights
     for number in range(1, config.num_rounds + 1):
         given = first if number == 1 and first is not None else None
         round_ = given.round if given else federation.round(number)
@@ -137,10 +109,10 @@ def _rounds_holding_clients(federation: Federation, first: TrainedRound | None):
         else:
             trained = trainer.train_clients(global_weights, round_.datasets, config.local_epochs, round_.orders,
                                             out=round_weights)
-        weights = _submitted(federation, round_, trained, global_weights)
+        weights = _submitted(federation, round_, trained, global_weights, previous)
         tables = analyse_round(round_, weights, global_weights, trainer, round_updates[:len(weights)])
         aggregation = federation.server.aggregate(weights, global_weights, round_.chosen)
-        global_weights = aggregation.weights.clone()  # may be a row of round_weights (Krum), overwritten next round
+        previous, global_weights = global_weights, aggregation.weights.clone()  # may be a row of round_weights (Krum), overwritten next round
         yield global_weights, tables | {"defence": _defence_rows(round_, aggregation)}, given.seconds if given else 0.0
 
 
@@ -148,20 +120,26 @@ def _rounds_streamed(federation: Federation):
     """Round after round (record="rounds"): the new global weights, FedAvg summing the clients chunk by
     chunk as they finish, and no per-client tables (the shape of :func:`_rounds_holding_clients`)."""
     config, trainer, global_weights = federation.config, federation.trainer, federation.global_weights
+    previous = None  # the last round's global weights
     for number in range(1, config.num_rounds + 1):
         round_, origin = federation.round(number), global_weights
         chunks = trainer.stream_clients(origin, round_.datasets, config.local_epochs, round_.orders)
-        global_weights = fedavg_streamed(_submitted(federation, round_, weights, origin, rows) for rows, weights in chunks)
+        global_weights = fedavg_streamed(_submitted(federation, round_, weights, origin, previous, rows)
+                                         for rows, weights in chunks)
+        previous = origin
         yield global_weights, {}, 0.0
 
 
 def _submitted(federation: Federation, round_: Round, weights: torch.Tensor, origin: torch.Tensor,
-               rows: slice = slice(None)) -> torch.Tensor:
-    """What the clients of ``rows`` of ``round_`` submit: the attackers' rows of ``weights`` rewritten
-    (:func:`_attack_submissions`; ``origin``: the round's global weights)."""
-    return _attack_submissions(federation.config, weights, origin, round_.chosen[rows], round_.malicious[rows],
-                               federation.trainer.layers,
-                               lambda client: federation.train_clean(client, round_.number, origin))
+               previous: torch.Tensor | None, rows: slice = slice(None)) -> torch.Tensor:
+    """What the clients of ``rows`` of ``round_`` submit: the attackers' rows of ``weights`` shaped by the
+    attack steps that apply (:mod:`flsim.attacks.submission`); ``origin`` and ``previous``: this round's and
+    the last round's global weights."""
+    def context(client: int) -> Submission:
+        return Submission(federation.config, round_.number, client, origin, previous, federation.trainer.layers,
+                          lambda: federation.train_clean(client, round_.number, origin), federation.evaluate)
+
+    return shape_submissions(weights, round_.chosen[rows], round_.malicious[rows], context)
 
 
 def analyse_round(round_: Round, weights: torch.Tensor, global_weights: torch.Tensor, trainer: FlatTrainer,

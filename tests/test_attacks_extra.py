@@ -9,6 +9,7 @@ import flsim
 from flsim import attacks, experiment, federation
 from flsim.layout import Layers
 from flsim.attacks import Backdoor, stamp_trigger, trigger_mask
+from flsim.attacks.submission import Submission, shape_submissions
 
 
 @pytest.mark.parametrize("parts", [1, 2, 4])
@@ -78,6 +79,14 @@ def test_schedules_choose_the_attackers():
     assert all(federation.attacks_in(every, r) for r in (1, 2, 3))
 
 
+def shaped(config, weights, global_weights, chosen, malicious, layers, honest):
+    """The round's rows as the attackers submit them under ``config`` (round 1)."""
+    def context(client):
+        return Submission(config, 1, client, global_weights, None, layers, lambda: honest(client), None)
+
+    return shape_submissions(weights, chosen, malicious, context)
+
+
 def test_attack_submissions_scale_replace_and_project():
     g = torch.zeros(6)
     layers = Layers({"fc2.weight": slice(0, 2), "fc2.bias": slice(2, 4), "fc1.weight": slice(4, 6)}, "fc2")
@@ -85,18 +94,18 @@ def test_attack_submissions_scale_replace_and_project():
     chosen, malicious = np.array([0, 5]), np.array([True, False])
     honest = {0: torch.tensor([9.0, 9, 0.5, 0.5, 9, 9])}.__getitem__
     config = flsim.Config(attack_scale=3.0)
-    out = experiment._attack_submissions(config, trained.clone(), g, chosen, malicious, layers, honest)
+    out = shaped(config, trained.clone(), g, chosen, malicious, layers, honest)
     assert out[0].tolist() == [3, 0, 3, 0, 0, 0] and torch.equal(out[1], trained[1])
     adaptive = config.replace(adaptive="output_bias")  # scaled, then the clean model's output bias
-    out = experiment._attack_submissions(adaptive, trained.clone(), g, chosen, malicious, layers, honest)
+    out = shaped(adaptive, trained.clone(), g, chosen, malicious, layers, honest)
     assert out[0].tolist() == [3, 0, 0.5, 0.5, 0, 0]
     layer = config.replace(adaptive="output_layer", attack_scale=1.0)
-    out = experiment._attack_submissions(layer, trained.clone(), g, chosen, malicious, layers, honest)
+    out = shaped(layer, trained.clone(), g, chosen, malicious, layers, honest)
     assert out[0].tolist() == [9, 9, 0.5, 0.5, 0, 0]
     bounded = config.replace(attack_norm_bound=1.5)  # (3, 0, 3) has norm 4.24: projected onto the ball
-    out = experiment._attack_submissions(bounded, trained.clone(), g, chosen, malicious, layers, honest)
+    out = shaped(bounded, trained.clone(), g, chosen, malicious, layers, honest)
     assert out[0].norm().item() == pytest.approx(1.5) and out[0][0].item() == pytest.approx(out[0][2].item())
-    untouched = experiment._attack_submissions(flsim.Config(), trained.clone(), g, chosen, malicious, layers, honest)
+    untouched = shaped(flsim.Config(), trained.clone(), g, chosen, malicious, layers, honest)
     assert torch.equal(untouched, trained)
 
 
@@ -130,3 +139,49 @@ def test_model_replacement_scales_the_attackers_update(tiny_config):
     assert norm(scaled) == pytest.approx(4 * norm(plain), rel=1e-4)
     bounded = flsim.run(config.replace(attack_scale=4.0, attack_norm_bound=0.01))
     assert norm(bounded) == pytest.approx(0.01, rel=1e-4)
+
+
+def test_the_built_in_steps_apply_in_order_and_only_where_configured():
+    steps = flsim.attacks.submission.steps_for
+    assert list(steps(flsim.Config())) == []
+    assert list(steps(flsim.Config(attack_scale=2.0, adaptive="output_bias", attack_norm_bound=1.0))) == [
+        "model_replacement", "adaptive", "norm_bound"]
+    assert list(steps(flsim.Config(attack_norm_bound=1.0))) == ["norm_bound"]
+
+
+def keep_the_global_bias(weights, submission):
+    """A user's step: the attacker submits the global model's output bias, its own bias update hidden."""
+    where = submission.layers.output_bias
+    shaped = weights.clone()
+    shaped[where] = submission.global_weights[where]
+    return shaped
+
+
+def test_an_attack_step_added_from_outside_shapes_the_attackers_and_is_keyed(tiny_config):
+    registry = flsim.attacks.submission.STEPS
+    key = tiny_config.key()
+    try:
+        flsim.register_attack_step("keep_the_global_bias", keep_the_global_bias,
+                                   applies=lambda config: config.attack_scale == 1.0)
+        assert tiny_config.key() != key  # a step that changes the submissions changes the key
+        assert tiny_config.replace(attack_scale=2.0).key() == tiny_config.replace(attack_scale=2.0).key()
+        assert "attack_steps" in tiny_config.key_settings()
+        assert "attack_steps" not in tiny_config.replace(attack_scale=2.0).key_settings()
+        # Applied to the attacking rows only, after the built-in steps:
+        g = torch.zeros(6)
+        layers = Layers({"fc2.weight": slice(0, 2), "fc2.bias": slice(2, 4), "fc1.weight": slice(4, 6)}, "fc2")
+        trained = torch.ones(2, 6)
+        out = shaped(tiny_config, trained.clone(), g, np.array([0, 5]), np.array([True, False]), layers, None)
+        assert out[0].tolist() == [1, 1, 0, 0, 1, 1] and torch.equal(out[1], trained[1])
+        # ... and by the round loop: the attacker's output-bias deviation is no longer its own.
+        stepped = flsim.run(tiny_config, cache=False)
+        registry.pop("keep_the_global_bias")
+        plain = flsim.run(tiny_config, cache=False)
+        attacker = stepped.output_bias.malicious
+        assert not np.allclose(stepped.output_bias.deviation[attacker], plain.output_bias.deviation[attacker])
+        pd.testing.assert_frame_equal(stepped.rounds.iloc[:1].drop(columns="seconds"),
+                                      plain.rounds.iloc[:1].drop(columns="seconds"))  # the same pre-training
+    finally:
+        registry.pop("keep_the_global_bias", None)
+    with pytest.raises(TypeError, match="applies must be callable"):
+        flsim.register_attack_step("x", keep_the_global_bias, applies=True)

@@ -1,0 +1,163 @@
+"""How an attacker shapes what it submits, once it has trained on its data (chapters 8-9).
+
+Each way is a step, a unit of its own: a function of the attacker's trained
+weights and the round's :class:`Submission` context that returns the weights to
+submit. The round loop applies, in registration order, every step whose
+``applies(config)`` holds to every attacking client. The built-in steps, in
+this order:
+
+1. ``model_replacement``: global + attack_scale * update (``attack_scale != 1``);
+2. ``adaptive``: the output layer's tensors named by ``adaptive`` replaced by
+   those of the model the attacker trains on its own clean data, its estimate
+   of a benign client's model, assuming IID data (it costs a second local
+   training);
+3. ``norm_bound``: the update projected onto the L2 ball of radius
+   ``attack_norm_bound``.
+
+With the default config no step applies and the trained weights are submitted
+bit for bit. A user adds a step with :func:`register_attack_step`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..layout import Layers
+from ..registry import check_identifiable, fingerprint, new_registry, source_of
+
+ADAPTIVE_PARTS = {"none": (), "output_bias": ("bias",), "output_layer": ("weight", "bias")}  # of the output layer
+
+
+@dataclass
+class Submission:
+    """What a step may read about the attacker and its round: the ``config``, the round's ``number``, the
+    ``client``, the ``global_weights`` the round started from and the previous round's
+    (``previous_global_weights``, None in round 1), the tensors' slices (``layers``), ``honest()``: the
+    model the client trains from ``global_weights`` on its clean data (trained when first asked for),
+    and ``evaluate(weights)``: main and backdoor accuracy and loss of any weights."""
+
+    config: object  # flsim.Config (not imported: the config module imports this package)
+    number: int
+    client: int
+    global_weights: torch.Tensor
+    previous_global_weights: torch.Tensor | None
+    layers: Layers
+    train_honest: Callable[[], torch.Tensor]
+    evaluate: Callable[[torch.Tensor], dict]
+    _honest: torch.Tensor | None = None
+
+    def honest(self) -> torch.Tensor:
+        if self._honest is None:
+            self._honest = self.train_honest()
+        return self._honest
+
+
+Step = Callable[[torch.Tensor, Submission], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """A registered step: ``step(weights, submission)``, the configs it ``applies`` to, and what identifies
+    it in the result cache."""
+
+    name: str
+    step: Step
+    applies: Callable[[object], bool]
+    version: str | None = None  # a user's step: None means its source code identifies it
+
+    def identity(self, built_in: bool) -> str:
+        if built_in:
+            return self.name
+        code = (source_of(self.step) or "") + (source_of(self.applies) or "")
+        return f"{self.name}@{self.version if self.version is not None else fingerprint(code)}"
+
+
+STEPS = new_registry("attack step", "flsim.register_attack_step")
+
+
+def register_attack_step(name: str, step: Step, *, applies: Callable[[object], bool],
+                         version: str | None = None) -> StepSpec:
+    """Shape every attacking client's submission with ``step(weights, submission)`` in the runs whose
+    config ``applies(config)`` is true, after the steps registered before it.
+
+    ``weights``: the attacker's weights so far (a P-vector: as trained, or as the
+    steps before shaped them); ``submission``: the round's
+    :class:`flsim.attacks.submission.Submission`. Return the P weights to submit.
+    ``version`` identifies the step in the result cache; None: a hash of the
+    source of ``step`` and ``applies``. The cache key of a config names every
+    user step that applies to it, and sweeps ship steps to their worker
+    processes and Dask workers.
+
+    >>> import flsim
+    >>> def sign_flip(weights, submission):  # submit the update reversed
+    ...     return 2 * submission.global_weights - weights
+    >>> spec = flsim.register_attack_step("sign_flip", sign_flip, applies=lambda config: config.attack == "trigger")
+    >>> [name for name in flsim.attacks.submission.steps_for(flsim.Config(attack="trigger"))]
+    ['sign_flip']
+    >>> del flsim.attacks.submission.STEPS["sign_flip"]  # unregisters it
+    """
+    if not callable(step):
+        raise TypeError(f"step must be callable as step(weights, submission), got {step!r}")
+    if not callable(applies):
+        raise TypeError(f"applies must be callable as applies(config) -> bool, got {applies!r}")
+    check_identifiable("the attack step", step, version)
+    spec = StepSpec(name, step, applies, version)
+    STEPS.add(name, spec)
+    return spec
+
+
+def steps_for(config) -> dict[str, StepSpec]:
+    """The steps that shape the attackers' submissions under ``config``, by name, in order."""
+    return {name: spec for name, spec in STEPS.items() if spec.applies(config)}
+
+
+def user_step_identities(config) -> list[str]:
+    """What the result cache knows the user's steps that apply to ``config`` by (built-in ones: nothing,
+    the config's own fields and flsim's source hash say all)."""
+    return [spec.identity(False) for name, spec in steps_for(config).items() if name not in STEPS.built_in]
+
+
+def shape_submissions(weights: torch.Tensor, chosen: np.ndarray, malicious: np.ndarray,
+                      submission: Callable[[int], Submission]) -> torch.Tensor:
+    """``weights`` (a round's rows, in place) with every attacking row shaped by the steps that apply;
+    ``submission(client)``: the context of that client's row."""
+    rows = np.flatnonzero(malicious)
+    if not len(rows):
+        return weights
+    for row in rows:
+        context = submission(int(chosen[row]))
+        for spec in steps_for(context.config).values():
+            weights[row] = spec.step(weights[row], context)
+    return weights
+
+
+def model_replacement(weights: torch.Tensor, submission: Submission) -> torch.Tensor:
+    """global + attack_scale * (weights - global): the update scaled (Bagdasaryan et al., 2020)."""
+    g = submission.global_weights
+    return g + submission.config.attack_scale * (weights - g)
+
+
+def adaptive(weights: torch.Tensor, submission: Submission) -> torch.Tensor:
+    """The output layer's tensors of ``ADAPTIVE_PARTS[adaptive]`` taken from the attacker's honest model."""
+    clean, layers, shaped = submission.honest(), submission.layers, weights.clone()
+    for part in ADAPTIVE_PARTS[submission.config.adaptive]:
+        where = layers[f"{layers.output_layer}.{part}"]
+        shaped[where] = clean[where]
+    return shaped
+
+
+def norm_bound(weights: torch.Tensor, submission: Submission) -> torch.Tensor:
+    """The update projected onto the L2 ball of radius ``attack_norm_bound`` around the global weights."""
+    g, bound = submission.global_weights, submission.config.attack_norm_bound
+    norm = float((weights - g).norm())
+    return g + (weights - g) * (bound / norm) if norm > bound else weights
+
+
+for _name, _step, _applies in [("model_replacement", model_replacement, lambda c: c.attack_scale != 1),
+                               ("adaptive", adaptive, lambda c: bool(ADAPTIVE_PARTS[c.adaptive])),
+                               ("norm_bound", norm_bound, lambda c: c.attack_norm_bound is not None)]:
+    STEPS.add(_name, StepSpec(_name, _step, _applies), built_in=True)
