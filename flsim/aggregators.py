@@ -24,7 +24,8 @@ import torch
 from .detectors import krum_score, output_bias_max
 from .robust import cosine_matrix, median, outliers
 from .layout import Layers
-from .registry import check_identifiable, fingerprint, new_registry, source_of
+from .config import ConfigError
+from .registry import check_identifiable, check_options, fingerprint, new_registry, source_of
 
 
 class Aggregation(NamedTuple):
@@ -236,11 +237,15 @@ Rule = Callable[[torch.Tensor, torch.Tensor, Server, torch.Tensor], Aggregation 
 
 @dataclass(frozen=True)
 class AggregatorSpec:
-    """A registered rule and what identifies it in the result cache."""
+    """A registered rule, the Config fields it reads (``options``; None: it may read any) and the check
+    of them it needs beyond their own ranges (``check(config)``, raising
+    :class:`flsim.config.ConfigError`), and what identifies it in the result cache."""
 
     name: str
     rule: Rule
     version: str | None = None  # a user's rule: None means its source code identifies it
+    options: tuple[str, ...] | None = None
+    check: Callable[[object], None] | None = None
 
     def identity(self, built_in: bool) -> str:
         """The rule in a cache key: a built-in rule by name (flsim's source hash covers it), a user's by
@@ -253,13 +258,14 @@ class AggregatorSpec:
 AGGREGATORS = new_registry("aggregator", "flsim.register_aggregator")
 
 
-def register_aggregator(name: str, rule: Rule, *, version: str | None = None) -> AggregatorSpec:
+def register_aggregator(name: str, rule: Rule, *, version: str | None = None, options: tuple[str, ...] | None = None,
+                        check: Callable[[object], None] | None = None) -> AggregatorSpec:
     """Make ``Config(aggregator=name)`` aggregate every round with ``rule(weights, global_weights, server, chosen)``.
 
     ``weights``: the round's client weights (K x P, the clients of ``chosen``,
     a K-tensor of client ids, in order); ``global_weights``: the P weights
     they started from; ``server``: the :class:`flsim.aggregators.Server`, with the config
-    (``server.config``, e.g. a threshold of yours could live in ``filter_z``),
+    (``server.config``: a threshold of yours could live in ``filter_z``, declared in ``options``),
     the tensors' slices and the output layer (``server.layers``), a seeded
     generator for noise (``server.generator``) and a per-client history
     (``server.remember``). Return the new global weights (a P-tensor), or an
@@ -268,7 +274,12 @@ def register_aggregator(name: str, rule: Rule, *, version: str | None = None) ->
     the simulation's process, on one thread.
 
     ``version``: identifies the rule in the result cache; None: a hash of its
-    source code, so editing the rule recomputes its results. Registering a
+    source code, so editing the rule recomputes its results. ``options``: the
+    Config fields the rule reads (say ``("filter_z",)``); where it declares them,
+    the rules' options it does not read leave the cache key, so that
+    ``krum_f`` does not tell two runs of your rule apart. None: it may read any.
+    ``check(config)``: raises :class:`flsim.config.ConfigError` where a config
+    cannot run the rule (checked when the config is made). Registering a
     name again replaces it; the built-in names cannot be replaced. Sweeps
     ship registered rules to their worker processes and Dask workers.
 
@@ -284,7 +295,7 @@ def register_aggregator(name: str, rule: Rule, *, version: str | None = None) ->
     if not callable(rule):
         raise TypeError(f"rule must be callable as rule(weights, global_weights, server, chosen), got {rule!r}")
     check_identifiable("the aggregation rule", rule, version)
-    spec = AggregatorSpec(name, rule, version)
+    spec = AggregatorSpec(name, rule, version, check_options(options), check)
     AGGREGATORS.add(name, spec)
     return spec
 
@@ -298,17 +309,33 @@ def _sigma(config, default: float) -> float:
     return default if config.noise_sigma is None else config.noise_sigma
 
 
-_BUILT_IN: dict[str, Rule] = {
-    "fedavg": lambda w, g, s, chosen: Aggregation(fedavg(w), _everyone(w)),
-    "median": lambda w, g, s, chosen: coordinate_median(w, g),
-    "trimmed_mean": lambda w, g, s, chosen: trimmed_mean(w, g, s.config.trim_fraction),
-    "krum": lambda w, g, s, chosen: krum(w, g, s.config.krum_f),
-    "multi_krum": lambda w, g, s, chosen: krum(w, g, s.config.krum_f, keep=len(w) - s.config.krum_f),
-    "norm_clip": lambda w, g, s, chosen: norm_clip(w, g, s.config.clip_norm, _sigma(s.config, 0.0), s.generator),
-    "foolsgold": lambda w, g, s, chosen: foolsgold(w, g, s.remember(chosen, w - g)),
-    "flame": lambda w, g, s, chosen: flame(w, g, _sigma(s.config, 0.001), s.generator),
-    "rlr": lambda w, g, s, chosen: rlr(w, g, s.config.rlr_threshold),
-    "bias_filter": lambda w, g, s, chosen: bias_filter(w, g, s.layers, s.config.filter_z),
+def _krum_check(config) -> None:
+    if config.num_chosen < 2 * config.krum_f + 3:
+        raise ConfigError(f"aggregator={config.aggregator!r} needs num_chosen >= 2 * krum_f + 3 = "
+                          f"{2 * config.krum_f + 3} clients per round, got {config.num_chosen}; lower krum_f or "
+                          "choose more clients")
+
+
+def _rlr_check(config) -> None:
+    if config.rlr_threshold > config.num_chosen:
+        raise ConfigError(f"rlr_threshold must be between 1 and the clients per round ({config.num_chosen}), "
+                          f"got {config.rlr_threshold}")
+
+
+# name: (rule, the Config fields it reads, its check)
+_BUILT_IN: dict[str, tuple[Rule, tuple[str, ...], Callable | None]] = {
+    "fedavg": (lambda w, g, s, chosen: Aggregation(fedavg(w), _everyone(w)), (), None),
+    "median": (lambda w, g, s, chosen: coordinate_median(w, g), (), None),
+    "trimmed_mean": (lambda w, g, s, chosen: trimmed_mean(w, g, s.config.trim_fraction), ("trim_fraction",), None),
+    "krum": (lambda w, g, s, chosen: krum(w, g, s.config.krum_f), ("krum_f",), _krum_check),
+    "multi_krum": (lambda w, g, s, chosen: krum(w, g, s.config.krum_f, keep=len(w) - s.config.krum_f), ("krum_f",),
+                   _krum_check),
+    "norm_clip": (lambda w, g, s, chosen: norm_clip(w, g, s.config.clip_norm, _sigma(s.config, 0.0), s.generator),
+                  ("clip_norm", "noise_sigma"), None),
+    "foolsgold": (lambda w, g, s, chosen: foolsgold(w, g, s.remember(chosen, w - g)), (), None),
+    "flame": (lambda w, g, s, chosen: flame(w, g, _sigma(s.config, 0.001), s.generator), ("noise_sigma",), None),
+    "rlr": (lambda w, g, s, chosen: rlr(w, g, s.config.rlr_threshold), ("rlr_threshold",), _rlr_check),
+    "bias_filter": (lambda w, g, s, chosen: bias_filter(w, g, s.layers, s.config.filter_z), ("filter_z",), None),
 }
-for _name, _rule in _BUILT_IN.items():
-    AGGREGATORS.add(_name, AggregatorSpec(_name, _rule), built_in=True)
+for _name, (_rule, _options, _check) in _BUILT_IN.items():
+    AGGREGATORS.add(_name, AggregatorSpec(_name, _rule, None, _options, _check), built_in=True)

@@ -1,6 +1,7 @@
 """The result cache: one saved :class:`~flsim.results.Results` per config and version of flsim's code.
 
-An entry is keyed by :meth:`flsim.config.Config.key` and a hash of flsim's source.
+An entry is keyed by :func:`config_key` (the settings that change results,
+:func:`key_settings`) and a hash of flsim's source.
 The cache heals itself and never costs a run its results:
 
 - an entry that fails to load, fails its checksums or holds another config is
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import time
 import warnings
@@ -46,6 +48,74 @@ def cache_dir() -> Path:
 SIMULATION_MODULES = ("aggregators", "attacks", "config", "data", "detectors", "devicecheck", "experiment",
                       "federation", "flat", "layout", "metrics", "models", "panels", "partition", "pretraining",
                       "registry", "results", "robust", "train", "workers")
+
+
+def key_settings(config: Config) -> dict:
+    """The settings of ``config`` that change results (not where data lives), as its cache key hashes them.
+
+    The semantic backdoor is hashed by its image indices, so a named set, the
+    dataset's default (None) and the same indices given as semantic_indices
+    share a key. The model and the aggregation rule are hashed by what
+    identifies their code (:func:`flsim.models.identity`,
+    :meth:`flsim.aggregators.AggregatorSpec.identity`), never by name alone,
+    and so are a user's attack steps that apply
+    (:func:`flsim.attacks.submission.user_step_identities`) and the registered
+    detectors of a run that records their scores
+    (:func:`flsim.detectors.detector_identities`). A plug-in's option that no
+    chosen plug-in reads is left out (:func:`unread_options`: ``krum_f`` under
+    FedAvg does not split the cache). The device is hashed as the kind it
+    resolves to here, with the training backend it resolves to (never "auto")
+    and torch's version; on CUDA also the GPU's model and the precision flags
+    runs keep to (:func:`flsim.train.exact_fp32`). Results are the same bits on
+    any CPU thread count, not between a CPU and a GPU, nor between two GPU models.
+    """
+    import torch
+
+    from . import models
+    from .aggregators import aggregator_identity
+    from .attacks import semantic_indices
+    from .attacks.submission import user_step_identities
+    from .config import DATASET_SHAPES, device_kind
+    from .detectors import detector_identities
+
+    unread = unread_options(config) | {"data_dir", "semantic_indices"}
+    settings = {k: v for k, v in config.to_dict().items() if k not in unread}
+    if config.attack == "semantic":
+        settings["semantic_set"] = list(semantic_indices(config.dataset, config.semantic_set, config.semantic_indices))
+    shape, classes = DATASET_SHAPES[config.dataset]
+    settings["model"] = models.identity(models.MODELS.entry(config.model), shape, classes)
+    settings["aggregator"] = aggregator_identity(config.aggregator)
+    if steps := user_step_identities(config):  # a user's attack steps that shape this config's submissions
+        settings["attack_steps"] = steps
+    if config.record == "clients":  # the runs that record every detector's scores
+        settings["detectors"] = detector_identities()
+    settings["excluded_indices"] = sorted(config.excluded_indices or ())  # a set: () and None alike
+    settings["device"] = kind = device_kind(config.device)
+    settings["backend"] = config.training_backend()
+    settings["torch"] = torch.__version__
+    if kind == "cuda":  # on a GPU, its model and the precision flags flsim runs under (train.exact_fp32)
+        settings["gpu"] = torch.cuda.get_device_name()
+        settings["precision"] = "fp32, TF32 off, cuDNN deterministic"
+    return settings
+
+
+def unread_options(config: Config) -> set[str]:
+    """The plug-ins' options that none of ``config``'s plug-ins reads: the fields the registered rules and
+    attack steps declare (``options``), less those of its rule and of the steps that apply to it. Empty
+    where one of its plug-ins does not declare what it reads."""
+    from .aggregators import AGGREGATORS
+    from .attacks.submission import STEPS, steps_for
+
+    chosen = [AGGREGATORS.entry(config.aggregator), *steps_for(config).values()]
+    if any(spec.options is None for spec in chosen):
+        return set()
+    declared = {option for spec in [*AGGREGATORS.values(), *STEPS.values()] for option in spec.options or ()}
+    return declared - {option for spec in chosen for option in spec.options}
+
+
+def config_key(config: Config) -> str:
+    """A stable hash of :func:`key_settings`: what the cache files ``config``'s results under."""
+    return hashlib.sha256(json.dumps(key_settings(config), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def source_hash() -> str:

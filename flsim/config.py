@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
-import json
 import math
 import os
 import types
@@ -159,53 +157,17 @@ class Config:
         return dataclasses.asdict(self)
 
     def key(self) -> str:
-        """A stable hash of :meth:`key_settings`: the settings that change results."""
-        return hashlib.sha256(json.dumps(self.key_settings(), sort_keys=True).encode()).hexdigest()[:16]
+        """A stable hash of :meth:`key_settings`: the settings that change results
+        (:func:`flsim.cache.config_key`)."""
+        from .cache import config_key  # late import: the cache module imports torch
+
+        return config_key(self)
 
     def key_settings(self) -> dict:
-        """The settings that change results (not where data lives), as the cache key hashes them.
+        """The settings that change results, as the cache key hashes them (:func:`flsim.cache.key_settings`)."""
+        from .cache import key_settings
 
-        The semantic backdoor is hashed by its image indices, so a named set, the
-        dataset's default (None) and the same indices given as semantic_indices
-        share a key. The model and the aggregation rule are hashed by what
-        identifies their code (:func:`flsim.models.identity`,
-        :meth:`flsim.aggregators.AggregatorSpec.identity`), never by name alone,
-        and so are the registered detectors of a run that records their scores
-        (:func:`flsim.detectors.detector_identities`).
-        The device is hashed as the kind it resolves to here, with the training
-        backend it resolves to (never "auto") and torch's version; on CUDA also
-        the GPU's model and the precision flags runs keep to
-        (:func:`flsim.train.exact_fp32`). Results are the same bits on any CPU
-        thread count, not between a CPU and a GPU, nor between two GPU models.
-        """
-        # late imports: a config is made without torch's start-up cost, and these modules need no config
-        import torch
-
-        from . import models
-        from .aggregators import aggregator_identity
-        from .attacks.submission import user_step_identities
-        from .detectors import detector_identities
-        from .attacks import semantic_indices
-
-        settings = {k: v for k, v in self.to_dict().items() if k not in ("data_dir", "semantic_indices")}
-        if self.attack == "semantic":
-            settings["semantic_set"] = list(semantic_indices(self.dataset, self.semantic_set, self.semantic_indices))
-        shape, classes = DATASET_SHAPES[self.dataset]
-        spec = models.MODELS.entry(self.model)
-        settings["model"] = models.identity(spec, shape, classes)
-        settings["aggregator"] = aggregator_identity(self.aggregator)
-        if steps := user_step_identities(self):  # a user's attack steps that shape this config's submissions
-            settings["attack_steps"] = steps
-        if self.record == "clients":  # the runs that record every detector's scores
-            settings["detectors"] = detector_identities()
-        settings["excluded_indices"] = sorted(self.excluded_indices or ())  # a set: () and None alike
-        settings["device"] = kind = device_kind(self.device)
-        settings["backend"] = self.training_backend()
-        settings["torch"] = torch.__version__
-        if kind == "cuda":  # on a GPU, its model and the precision flags flsim runs under (train.exact_fp32)
-            settings["gpu"] = torch.cuda.get_device_name()
-            settings["precision"] = "fp32, TF32 off, cuDNN deterministic"
-        return settings
+        return key_settings(self)
 
     def training_backend(self) -> str:
         """The training backend this config's runs use here (:func:`flsim.train.backend_name`), never "auto"."""
@@ -396,15 +358,14 @@ def _check_defence(c: Config) -> None:
     for name in ("clip_norm", "filter_z"):
         if getattr(c, name) is not None and not getattr(c, name) > 0:
             raise ConfigError(f"{name} must be > 0, got {getattr(c, name)}")
-    if c.aggregator in ("krum", "multi_krum") and c.num_chosen < 2 * c.krum_f + 3:
-        raise ConfigError(f"aggregator={c.aggregator!r} needs num_chosen >= 2 * krum_f + 3 = {2 * c.krum_f + 3} "
-                          f"clients per round, got {c.num_chosen}; lower krum_f or choose more clients")
     if c.record == "rounds" and c.aggregator != "fedavg":
         raise ConfigError(f"record='rounds' averages each round's clients as they finish, which only aggregator="
                           f"'fedavg' can; aggregator={c.aggregator!r} needs every client's model: use record='clients'")
-    if c.aggregator == "rlr" and c.rlr_threshold > c.num_chosen:
-        raise ConfigError(f"rlr_threshold must be between 1 and the clients per round ({c.num_chosen}), "
-                          f"got {c.rlr_threshold}")
+    from .aggregators import AGGREGATORS  # late import: it imports torch
+
+    check = AGGREGATORS.entry(c.aggregator).check
+    if check is not None:  # what the chosen rule needs of the config
+        check(c)
 
 
 def _check_attacker(c: Config) -> None:

@@ -218,3 +218,45 @@ def test_a_detectors_declarations_are_checked(registered):
         flsim.register_detector("x", 3)
     with pytest.raises(ValueError, match="detector 'update_norm' is built in"):
         flsim.register_detector("update_norm", bias_cosine_to_global)
+
+
+def mean_below_threshold(weights, global_weights, server, chosen):
+    """A user's rule with an option: FedAvg of the clients whose update norm is below filter_z times the median."""
+    norms = (weights - global_weights).norm(dim=1)
+    keep = norms <= server.config.filter_z * norms.median()
+    return Aggregation(weights[keep].mean(0), keep)
+
+
+def needs_a_positive_threshold(config):
+    if config.filter_z < 1:
+        raise flsim.ConfigError(f"aggregator='below_threshold' keeps the clients below filter_z times the median "
+                                f"norm: filter_z must be >= 1, got {config.filter_z}")
+
+
+def test_a_rule_option_is_one_declaration_read_checked_and_keyed(registered):
+    flsim.register_aggregator("below_threshold", mean_below_threshold, options=("filter_z",),
+                              check=needs_a_positive_threshold)
+    config = flsim.Config(aggregator="below_threshold", **TINY)
+    assert config.replace(filter_z=2.0).key() != config.key()  # the option it reads is in the key
+    assert config.replace(krum_f=2).key() == config.key()  # one it does not read is not
+    with pytest.raises(flsim.ConfigError, match="filter_z must be >= 1, got 0.5"):
+        config.replace(filter_z=0.5)
+    results = flsim.run(config.replace(filter_z=1.0))
+    assert results.defence.accepted.sum() < len(results.defence)  # at most half the clients above the median
+
+
+def test_unread_options_leave_the_key_only_where_every_plug_in_declares_its_own(registered):
+    fedavg = flsim.Config(**TINY)
+    assert fedavg.replace(krum_f=2).key() == fedavg.key()  # FedAvg reads no krum_f
+    assert fedavg.replace(noise_sigma=0.1, trim_fraction=0.2).key() == fedavg.key()
+    krum = fedavg.replace(aggregator="krum", krum_f=0)  # TINY's 4 clients tolerate no attacker by Krum's bound
+    assert krum.replace(num_clients=5, krum_f=1).key() != krum.replace(num_clients=5).key()
+    assert krum.replace(filter_z=2.0).key() == krum.key()
+    scaled = fedavg.replace(attack_scale=2.0)
+    assert scaled.replace(attack_norm_bound=1.0).key() != scaled.key()  # the bound's step then applies
+    flsim.register_aggregator("undeclared", lambda w, g, server, chosen: w.mean(0), version="1")
+    undeclared = fedavg.replace(aggregator="undeclared")
+    assert undeclared.replace(krum_f=2).key() != undeclared.key()  # it may read any field: all of them count
+    with pytest.raises(ValueError, match=r"options names 'filterz', which is no Config field \(did you mean "
+                                         r"'filter_z'\?\)"):
+        flsim.register_aggregator("typo", mean_below_threshold, options=("filterz",))

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..layout import Layers
-from ..registry import check_identifiable, fingerprint, new_registry, source_of
+from ..registry import check_identifiable, check_options, fingerprint, new_registry, source_of
 
 ADAPTIVE_PARTS = {"none": (), "output_bias": ("bias",), "output_layer": ("weight", "bias")}  # of the output layer
 
@@ -68,6 +68,7 @@ class StepSpec:
     step: Step
     applies: Callable[[object], bool]
     version: str | None = None  # a user's step: None means its source code identifies it
+    options: tuple[str, ...] | None = None  # the Config fields it reads; None: it may read any
 
     def identity(self, built_in: bool) -> str:
         if built_in:
@@ -80,7 +81,7 @@ STEPS = new_registry("attack step", "flsim.register_attack_step")
 
 
 def register_attack_step(name: str, step: Step, *, applies: Callable[[object], bool],
-                         version: str | None = None) -> StepSpec:
+                         version: str | None = None, options: tuple[str, ...] | None = None) -> StepSpec:
     """Shape every attacking client's submission with ``step(weights, submission)`` in the runs whose
     config ``applies(config)`` is true, after the steps registered before it.
 
@@ -88,7 +89,8 @@ def register_attack_step(name: str, step: Step, *, applies: Callable[[object], b
     steps before shaped them); ``submission``: the round's
     :class:`flsim.attacks.submission.Submission`. Return the P weights to submit.
     ``version`` identifies the step in the result cache; None: a hash of the
-    source of ``step`` and ``applies``. The cache key of a config names every
+    source of ``step`` and ``applies``. ``options``: the Config fields the step
+    reads (as :func:`flsim.register_aggregator`'s); None: it may read any. The cache key of a config names every
     user step that applies to it, and sweeps ship steps to their worker
     processes and Dask workers.
 
@@ -105,7 +107,7 @@ def register_attack_step(name: str, step: Step, *, applies: Callable[[object], b
     if not callable(applies):
         raise TypeError(f"applies must be callable as applies(config) -> bool, got {applies!r}")
     check_identifiable("the attack step", step, version)
-    spec = StepSpec(name, step, applies, version)
+    spec = StepSpec(name, step, applies, version, check_options(options))
     STEPS.add(name, spec)
     return spec
 
@@ -157,7 +159,8 @@ def norm_bound(weights: torch.Tensor, submission: Submission) -> torch.Tensor:
     return g + (weights - g) * (bound / norm) if norm > bound else weights
 
 
-for _name, _step, _applies in [("model_replacement", model_replacement, lambda c: c.attack_scale != 1),
-                               ("adaptive", adaptive, lambda c: bool(ADAPTIVE_PARTS[c.adaptive])),
-                               ("norm_bound", norm_bound, lambda c: c.attack_norm_bound is not None)]:
-    STEPS.add(_name, StepSpec(_name, _step, _applies), built_in=True)
+for _name, _step, _applies, _options in [
+        ("model_replacement", model_replacement, lambda c: c.attack_scale != 1, ("attack_scale",)),
+        ("adaptive", adaptive, lambda c: bool(ADAPTIVE_PARTS[c.adaptive]), ("adaptive",)),
+        ("norm_bound", norm_bound, lambda c: c.attack_norm_bound is not None, ("attack_norm_bound",))]:
+    STEPS.add(_name, StepSpec(_name, _step, _applies, None, _options), built_in=True)
