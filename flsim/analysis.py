@@ -957,12 +957,13 @@ def detection_summary(detection: pd.DataFrame, z: float = 3.0, fpr: float = 0.05
     """Per detector: how well its scores separate attackers from honest clients (chapter 8).
 
     - ``auc``: ROC-AUC over all client-rounds (pooled over rounds).
-    - ``tpr_at_5fpr``: TPR at the threshold that flags at most ``fpr`` of the benign
+    - ``tpr_at_fpr``: TPR at the threshold that flags at most ``fpr`` of the benign
       client-rounds; the threshold is set on this run's own benign scores, the
       best case for the defender.
-    - ``flag_tpr``, ``flag_fpr``: with the per-round robust z > ``z`` rule of
+    - ``tpr``, ``fpr``: with the per-round robust z > ``z`` rule of
       :func:`flag` (no calibration needed), the share of attacker and of benign
-      client-rounds flagged.
+      client-rounds flagged (as :func:`defence_summary`'s ``tpr`` and ``fpr`` count
+      a defence's flags).
     - ``rounds_to_detection``: 1 + rounds from the first round with an attacker to
       the first round in which the rule flags one; NaN if it never does.
     - ``clean_round_fpr``: the share of clients flagged in rounds without any
@@ -977,9 +978,9 @@ def detection_summary(detection: pd.DataFrame, z: float = 3.0, fpr: float = 0.05
         rows.append(dict(
             detector=name,
             auc=roc_auc(group.score, group.malicious),
-            tpr_at_5fpr=tpr_at_fpr(group.score, group.malicious, fpr),
-            flag_tpr=group[group.malicious].flagged.mean() if group.malicious.any() else np.nan,
-            flag_fpr=group[~group.malicious].flagged.mean(),
+            tpr_at_fpr=tpr_at_fpr(group.score, group.malicious, fpr),
+            tpr=group[group.malicious].flagged.mean() if group.malicious.any() else np.nan,
+            fpr=group[~group.malicious].flagged.mean(),
             rounds_to_detection=caught.min() - first_attack + 1 if len(caught) else np.nan,
             clean_round_fpr=group[~attacked].flagged.mean() if (~attacked).any() else np.nan,
         ))

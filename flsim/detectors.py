@@ -14,6 +14,7 @@ table into the chapter's numbers.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,7 +51,7 @@ def update_norm(weights: torch.Tensor, global_weights: torch.Tensor, layers: Lay
     return _gram_of(weights, global_weights, gram).diagonal().sqrt()
 
 
-def cosine_to_mean(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers,
+def cosine_distance_to_mean(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers,
                    gram: torch.Tensor | None = None) -> torch.Tensor:
     """1 - cosine between the client's update and the mean update (0: same direction), from the updates'
     Gram matrix G (``gram``, if known): u_k . mean = mean_j G_kj and |mean|^2 = the mean of G."""
@@ -59,6 +60,16 @@ def cosine_to_mean(weights: torch.Tensor, global_weights: torch.Tensor, layers: 
     lengths = gram.diagonal().sqrt() * gram.mean().clamp_min(0).sqrt()
     # Where the mean update cancels to rounding noise, the noise's share may exceed a cosine's range.
     return 1 - (to_mean / lengths.clamp_min(COSINE_EPS)).clamp(-1, 1)
+
+
+def cosine_to_mean(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers,
+                   gram: torch.Tensor | None = None) -> torch.Tensor:
+    """Deprecated: :func:`cosine_distance_to_mean`, its new name (``cosine_to_mean`` is the cosine itself,
+    a statistic of :mod:`flsim.metrics`, low when anomalous)."""
+    warnings.warn("flsim.detectors.cosine_to_mean is now cosine_distance_to_mean (the detector 'cosine_distance' "
+                  "in Results.detection): cosine_to_mean names the cosine itself in Results.updates",
+                  DeprecationWarning, stacklevel=2)
+    return cosine_distance_to_mean(weights, global_weights, layers, gram)
 
 
 def neups(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers) -> torch.Tensor:
@@ -192,7 +203,7 @@ def score_all(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layer
 for _name, _score, _reads_gram in [("output_bias_max", output_bias_max, False),
                                    ("output_bias_class", output_bias_class, False),
                                    ("update_norm", update_norm, True),
-                                   ("cosine_to_mean", cosine_to_mean, True),
+                                   ("cosine_distance", cosine_distance_to_mean, True),
                                    ("deepsight_energy", deepsight_energy, False),
                                    ("foolsgold_similarity", foolsgold_similarity, True),
                                    ("krum_score", krum_score, True)]:

@@ -41,12 +41,12 @@ def test_output_bias_scores():
     assert z.argmax().item() == 2
 
 
-def test_update_norm_and_cosine_to_mean():
+def test_update_norm_and_cosine_distance_to_mean():
     g = torch.arange(7.0)
     w, g = toy([[3, 4, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0], [0, -1, 0, 0, 0, 0, 0]], g)
     assert detectors.update_norm(w, g, LAYERS).tolist() == pytest.approx([5, 1, 1])
     # Mean update (4/3, 1, 0...): cosine of (3, 4) is (4 + 4) / (5 * 5/3) = 0.96.
-    assert detectors.cosine_to_mean(w, g, LAYERS).tolist() == pytest.approx(
+    assert detectors.cosine_distance_to_mean(w, g, LAYERS).tolist() == pytest.approx(
         [1 - 0.96, 1 - 0.8, 1 + 0.6], abs=1e-6)
 
 
@@ -113,13 +113,13 @@ def test_detection_summary():
     good, blind = summary.loc["good"], summary.loc["blind"]
     assert good.rounds_to_detection == 2  # attacks from round 2, first flagged in round 3
     assert np.isnan(blind.rounds_to_detection)
-    assert good.flag_tpr == 0.5 and blind.flag_tpr == 0
+    assert good.tpr == 0.5 and blind.tpr == 0
     assert good.clean_round_fpr == pytest.approx(1 / 5)  # round 1: client 4 flagged
-    assert good.flag_fpr == pytest.approx(1 / 13)
+    assert good.fpr == pytest.approx(1 / 13)
     # Client 0 scores lowest in every round; pooled over rounds it ties with its own benign round 1.
     assert blind.auc == pytest.approx(1 / 26)
     assert good.auc == pytest.approx(12.5 / 26)  # round 3 beats all benign rows but the false alarm
-    assert good.tpr_at_5fpr == 0  # 5% of 13 benign rows is none: the threshold is the false alarm, 50
+    assert good.tpr_at_fpr == 0  # 5% of 13 benign rows is none: the threshold is the false alarm, 50
     flags = analysis.flag(detection_table())
     assert flags.sum() == 2
 
@@ -184,10 +184,18 @@ def test_the_worker_pool_returns_results_in_order_and_raises_a_jobs_error():
         pool.shutdown()
 
 
-def test_cosine_to_mean_of_updates_that_cancel_stays_in_range():
+def test_cosine_distance_of_updates_that_cancel_stays_in_range():
     torch.manual_seed(0)
     a, b = torch.randn(2, 50)
     w = torch.stack([a, b, -(a + b)])  # the mean update is zero; its squared length rounds below zero
     assert robust.gram_matrix(w).mean() < 0
-    scores = detectors.cosine_to_mean(w, torch.zeros(50), {"all": slice(0, 50)})
+    scores = detectors.cosine_distance_to_mean(w, torch.zeros(50), {"all": slice(0, 50)})
     assert torch.isfinite(scores).all() and (scores >= 0).all() and (scores <= 2).all()
+
+
+def test_the_old_name_of_the_cosine_detector_warns_and_names_the_new_one():
+    w, g = torch.randn(4, 7), torch.zeros(7)
+    with pytest.warns(DeprecationWarning, match="now cosine_distance_to_mean"):
+        old = detectors.cosine_to_mean(w, g, LAYERS)
+    assert torch.equal(old, detectors.cosine_distance_to_mean(w, g, LAYERS))
+    assert "cosine_distance" in detectors.DETECTORS and "cosine_to_mean" not in detectors.DETECTORS
