@@ -1111,19 +1111,19 @@ def detection_report(attacked, clean=None, z: float = 3.0, fpr: float = 0.05, le
     """Per detector, detection as benchmarks report it (chapters 8 and 9): the runs ``attacked`` (a Results
     or a list, e.g. one setting's seeds) pooled, and judged beside the runs without an attacker ``clean``.
 
-    - attacker_rounds, honest_rounds, clean_rounds: the client-rounds behind the numbers.
-    - auc: ROC-AUC of attacker against honest client-rounds of ``attacked``, with auc_lo, auc_hi the
+    - ``attacker_rounds``, ``honest_rounds``, ``clean_rounds``: the client-rounds behind the numbers.
+    - ``auc``: ROC-AUC of attacker against honest client-rounds of ``attacked``, with ``auc_lo``, ``auc_hi`` the
       wider bounds of :func:`auc_bootstrap_interval` (whole rounds resampled: it keeps a round's
       dependence) and :func:`auc_score_interval` (it keeps a width where every draw separates perfectly).
-    - tpr, fpr: the detector's own decision rule, :func:`flag`'s outlier rule (robust z-score above
+    - ``tpr``, ``fpr``: the detector's own decision rule, :func:`flag`'s outlier rule (robust z-score above
       ``z`` within the round; nothing to calibrate): the shares of attacker and of honest client-rounds
-      of ``attacked`` it flags. clean_fpr: the share of ``clean``'s client-rounds it flags, its false
+      of ``attacked`` it flags. ``clean_fpr``: the share of ``clean``'s client-rounds it flags, its false
       alarms where there is nobody to catch.
-    - threshold: :func:`clean_thresholds` at ``fpr``, fixed on ``clean`` before any attacker is seen;
-      cal_tpr, cal_fpr: the shares of attacker and honest client-rounds of ``attacked`` above it.
+    - ``threshold``: :func:`clean_thresholds` at ``fpr``, fixed on ``clean`` before any attacker is seen;
+      ``cal_tpr``, ``cal_fpr``: the shares of attacker and honest client-rounds of ``attacked`` above it.
 
     Every rate comes with its :func:`wilson_interval` at ``level`` (``<rate>_lo``, ``<rate>_hi``).
-    Without ``clean``, clean_fpr, threshold and the cal_ columns are NaN and clean_rounds is 0.
+    Without ``clean``, ``clean_fpr``, ``threshold`` and the ``cal_`` columns are NaN and ``clean_rounds`` is 0.
     """
     detection = _pooled(attacked, "detection")
     detection = detection.assign(malicious=detection.malicious.astype(bool), flagged=flag(detection, z))

@@ -126,7 +126,7 @@ class DetectorSpec:
     """A registered detector: its score and what it declares. ``reads_gram``: the score takes the round's
     Gram matrix of the updates as ``gram=`` (:func:`score_all` computes it once for all of them);
     ``suspicious``: which end of the score is suspicious, "high" or "low" (a cosine, say), so that
-    :meth:`__call__` and ``Results.detection`` always hold higher-is-more-suspicious scores."""
+    calling the spec and ``Results.detection`` always hold higher-is-more-suspicious scores."""
 
     name: str
     score: Score

@@ -41,7 +41,7 @@ class Results:
     """What :func:`flsim.run` returns: the config and its tables by name, ``results.tables[name]`` or
     ``results.name``.
 
-    Every run has these tables (:data:`TABLES`):
+    Every run has these tables (``flsim.results.TABLES``):
 
     ``rounds``: round, main_accuracy, main_loss, backdoor_accuracy, backdoor_loss, seconds
     (round 0 is the server's pre-trained model).
