@@ -135,3 +135,20 @@ def test_every_chapter_has_a_gpu_exercise():
         text = json.loads(path.read_text())["cells"]
         exercises = next("".join(c["source"]) for c in text if "## Exercises" in "".join(c["source"]))
         assert f"papermill book/{path.name} out.ipynb -p device cuda" in exercises, path.name
+
+
+CROSS_PAGE_GLUE = re.compile(r"\{glue:text\}`([^`]*::[^`]*)`")
+
+
+def glues_without_a_format(text: str) -> list[str]:
+    """Glues from another page (``{glue:text}`page.ipynb::key```) without a format: myst-nb splits at the
+    last colon, so ``page.ipynb::key`` reads as the key ``page.ipynb:`` and the build fails."""
+    return [ref for ref in CROSS_PAGE_GLUE.findall(text) if ":" not in ref.split("::", 1)[1]]
+
+
+def test_glues_from_other_pages_name_their_format():
+    pages = [*(NOTEBOOKS[0].parent.glob("*.md")), *NOTEBOOKS]
+    assert {page.name: glues_without_a_format(page.read_text()) for page in pages
+            if glues_without_a_format(page.read_text())} == {}
+    assert glues_without_a_format("{glue:text}`04_regimes.ipynb::num_clients` and "
+                                  "{glue:text}`04_regimes.ipynb::num_runs:d`") == ["04_regimes.ipynb::num_clients"]
