@@ -88,7 +88,8 @@ def check_parameters() -> None:
 
     Call it in the cell after the parameters cell. It reads the kernel's input
     history: papermill runs its injected cell right after the parameters cell.
-    Outside papermill (no injected cell) it checks nothing.
+    Outside papermill (no injected cell) it checks only ``device`` (:func:`check_device`), which
+    it checks in either case.
     """
     from IPython import get_ipython
 
@@ -100,7 +101,21 @@ def check_parameters() -> None:
         if history[position].lstrip().startswith(INJECTED_HEADER):
             passed = validate(_assignments(history[position - 1]), _assignments(history[position]))
             shell.user_ns.update(passed)
-            return
+            break
+    if shell is not None:
+        check_device(shell.user_ns.get("device"))
+
+
+def check_device(device) -> None:
+    """A chapter's ``device`` parameter that names a GPU stops the chapter before any data is loaded
+    where there is none (say, a Colab runtime without one), instead of after a dataset's download."""
+    if device == "cuda":
+        import torch  # late import: the other checks need no torch
+
+        if not torch.cuda.is_available():
+            raise ParameterError("device='cuda' but no CUDA device is available here: in Colab choose Runtime > "
+                                 "Change runtime type > GPU, or use device='auto' (a GPU where there is one) "
+                                 "or 'cpu'")
 
 
 def parameters_of(path: str | os.PathLike) -> dict[str, object]:

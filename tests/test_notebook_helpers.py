@@ -8,6 +8,7 @@ import sys
 import matplotlib
 import pandas as pd
 import pytest
+import torch
 from IPython import display as ipython_display
 
 from flsim import notebook
@@ -104,3 +105,13 @@ def test_a_table_shows_no_negative_zero_and_keeps_its_integers():
     shown = notebook.table(frame)
     assert "-0.0" not in shown.to_html() and shown.clients.dtype == frame.clients.dtype
     assert shown["shift"].tolist() == [0.0, 1.235]
+
+
+def test_a_gpu_chapter_stops_before_loading_anything_where_there_is_no_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(notebook.ParameterError, match=r"device='cuda' but no CUDA device .* Change runtime type"):
+        notebook.check_device("cuda")
+    notebook.check_device("auto")  # a GPU where there is one, else the CPU
+    notebook.check_device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    notebook.check_device("cuda")

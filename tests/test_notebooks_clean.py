@@ -105,31 +105,6 @@ def test_the_check_finds_a_hand_written_count():
                                       "r = 10, top-3 tensors.\n## Exercises\nRerun with 20 rounds.")
 
 
-def parameter_names(path) -> set[str]:
-    """The names the chapter's parameters cell assigns."""
-    cell = next(c for c in code_cells(path) if "parameters" in c.get("metadata", {}).get("tags", []))
-    return set(re.findall(r"(?m)^(\w+)\s*=", "".join(cell["source"])))
-
-
-def named_in_commands(text: str) -> set[str]:
-    """The parameters a Markdown text sets with papermill: ``-p name value`` and ``-y "name: value"``."""
-    return set(re.findall(r"-p (\w+) ", text)) | set(re.findall(r"-y \"(\w+):", text))
-
-
-@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
-def test_its_commands_set_its_own_parameters(path):
-    """A papermill command in a chapter's text (its exercises, the GPU run) sets only parameters the
-    chapter has: papermill would add an unknown one silently, the chapter's check would then stop."""
-    markdown = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"]
-                       if c["cell_type"] == "markdown")
-    assert named_in_commands(markdown) - parameter_names(path) == set()
-
-
-def test_the_command_check_reads_both_flags():
-    text = 'papermill a.ipynb out.ipynb -p dataset cifar10 -y "seeds: [0, 1]" -p local_epochs 2'
-    assert named_in_commands(text) == {"dataset", "seeds", "local_epochs"}
-
-
 def test_every_chapter_has_a_gpu_exercise():
     for path in CHAPTERS:
         text = json.loads(path.read_text())["cells"]
