@@ -114,6 +114,13 @@ class Config:
                                    "attacker")
     adaptive: str = _field("none", "'output_bias' or 'output_layer': attackers submit that part of a "
                                    "clean-trained model, hiding the bias anomaly; 'none'")
+    neurotoxin_top: float | None = _field(None, "Neurotoxin: attackers keep their update off the coordinates "
+                                                "of the top neurotoxin_top share, by magnitude, of the last "
+                                                "global update (between 0 and 1); None: off")
+    lp_threshold: float | None = _field(None, "the LP attack: attackers submit their clean-trained model with "
+                                              "only their backdoor-critical tensors, the fewest that keep "
+                                              "lp_threshold of their own backdoor accuracy (between 0 and "
+                                              "1); None: off")
 
     def __post_init__(self) -> None:
         if isinstance(self.data_dir, os.PathLike):
@@ -378,6 +385,10 @@ def _check_attacker(c: Config) -> None:
     if c.attack_schedule != "pool" and c.attackers > c.num_chosen:
         raise ConfigError(f"attack_schedule={c.attack_schedule!r} puts all num_malicious={c.num_malicious} "
                           f"attackers in a round of clients_per_round={c.num_chosen} clients: too few")
+    for name in ("neurotoxin_top", "lp_threshold"):
+        value = getattr(c, name)
+        if value is not None and not 0 < value <= 1:
+            raise ConfigError(f"{name} must be between 0 (excluded) and 1, or None (off); got {value}")
     if c.trigger_parts > 1 and c.attack != "trigger":
         raise ConfigError(f"trigger_parts={c.trigger_parts} (DBA) splits the trigger: it needs attack='trigger', "
                           f"got attack={c.attack!r}")

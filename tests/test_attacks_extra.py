@@ -9,6 +9,7 @@ import flsim
 from flsim import attacks, experiment, federation
 from flsim.layout import Layers
 from flsim.attacks import Backdoor, stamp_trigger, trigger_mask
+from flsim.attacks import submission
 from flsim.attacks.submission import Submission, shape_submissions
 
 
@@ -185,3 +186,58 @@ def test_an_attack_step_added_from_outside_shapes_the_attackers_and_is_keyed(tin
         registry.pop("keep_the_global_bias", None)
     with pytest.raises(TypeError, match="applies must be callable"):
         flsim.register_attack_step("x", keep_the_global_bias, applies=True)
+
+
+LP_LAYERS = Layers({"fc1.weight": slice(0, 2), "fc2.weight": slice(2, 4), "fc2.bias": slice(4, 6)}, "fc2")
+
+
+def backdoor_of(malicious):
+    """A stand-in evaluation: the backdoor lives in fc2.bias (0.6) and fc1.weight (0.3), wherever a model
+    holds the malicious model's values of those tensors."""
+    def evaluate(weights):
+        share = sum(value for name, value in (("fc2.bias", 0.6), ("fc1.weight", 0.3))
+                    if torch.equal(weights[LP_LAYERS[name]], malicious[LP_LAYERS[name]]))
+        return dict(backdoor_accuracy=share)
+    return evaluate
+
+
+def test_the_lp_attackers_non_critical_tensors_are_its_honest_training():
+    malicious, honest = torch.arange(6.0) + 10, torch.arange(6.0)
+    evaluate = backdoor_of(malicious)
+    # 0.9 of its own 0.9 needs both tensors that carry it; 0.6 of it, fc2.bias alone.
+    assert submission.critical_tensors(malicious, honest, LP_LAYERS, 1.0, evaluate) == ["fc2.bias", "fc1.weight"]
+    assert submission.critical_tensors(malicious, honest, LP_LAYERS, 0.6, evaluate) == ["fc2.bias"]
+    assert submission.critical_tensors(malicious, honest, LP_LAYERS, 0.9, backdoor_of(honest - 1)) == []
+    config = flsim.Config(lp_threshold=0.6)
+    context = Submission(config, 2, 0, torch.zeros(6), None, LP_LAYERS, lambda: honest, evaluate)
+    shaped = submission.lp(malicious, context)
+    assert torch.equal(shaped[LP_LAYERS["fc2.bias"]], malicious[LP_LAYERS["fc2.bias"]])
+    for name in ("fc1.weight", "fc2.weight"):  # not critical: as honest training left them
+        assert torch.equal(shaped[LP_LAYERS[name]], honest[LP_LAYERS[name]])
+
+
+def test_a_neurotoxin_update_is_zero_outside_its_mask():
+    torch.manual_seed(0)
+    previous, g, trained = torch.randn(100), torch.randn(100), torch.randn(100)
+    config = flsim.Config(neurotoxin_top=0.1)
+    context = Submission(config, 2, 0, g, previous, LP_LAYERS, None, None)
+    update = submission.neurotoxin(trained, context) - g
+    moved_most = (g - previous).abs().topk(10).indices
+    assert torch.count_nonzero(update[moved_most]) == 0  # off the coordinates the last update moved most
+    kept = torch.ones(100, dtype=torch.bool)
+    kept[moved_most] = False
+    torch.testing.assert_close(update[kept], (trained - g)[kept])
+    first = Submission(config, 1, 0, g, None, LP_LAYERS, None, None)
+    assert torch.equal(submission.neurotoxin(trained, first), trained)  # round 1: no global update seen yet
+
+
+def test_neurotoxin_and_lp_run_as_steps_with_their_options_checked(tiny_config):
+    both = tiny_config.replace(num_rounds=2, neurotoxin_top=0.05, lp_threshold=0.9)
+    assert list(submission.steps_for(both)) == ["lp", "neurotoxin"]
+    assert both.key() != both.replace(neurotoxin_top=0.1).key()
+    assert tiny_config.replace(krum_f=2).key() == tiny_config.key()
+    results = flsim.run(both, cache=False)
+    assert len(results.rounds) == 3 and results.detection.malicious.any()
+    for name, value in (("neurotoxin_top", 0.0), ("lp_threshold", 1.5)):
+        with pytest.raises(flsim.ConfigError, match=rf"{name} must be between 0 \(excluded\) and 1"):
+            tiny_config.replace(**{name: value})

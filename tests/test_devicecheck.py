@@ -55,6 +55,7 @@ def test_worker_threads_run_under_the_callers_check():
 RULES = ["fedavg", "median", "trimmed_mean", "krum", "multi_krum", "norm_clip", "foolsgold", "flame", "rlr",
          "bias_filter"]
 ATTACKS = [dict(attack="trigger"), dict(attack="trigger", trigger_parts=2, num_malicious=2), dict(attack_scale=10.0),
+           dict(lp_threshold=0.9), dict(neurotoxin_top=0.1, num_rounds=2),
            dict(adaptive="output_bias"), dict(adaptive="output_layer"), dict(attack_norm_bound=1.0),
            dict(clients_per_round=5), dict(record="rounds"), dict(attack="none")]
 
@@ -87,7 +88,7 @@ def test_every_attack_and_detector_keeps_to_the_weights_device(backend, monkeypa
         federation = build(config, workers=2)  # the data and model are made on the CPU, then moved
         with checking_devices():
             results = simulate_rounds(federation)
-        assert len(results.rounds) == 2, settings
+        assert len(results.rounds) == config.num_rounds + 1, settings
         if config.record == "clients":
             assert set(results.detection.detector) == set(DETECTORS), settings
 

@@ -4,14 +4,18 @@ Each way is a step, a unit of its own: a function of the attacker's trained
 weights and the round's :class:`Submission` context that returns the weights to
 submit. The round loop applies, in registration order, every step whose
 ``applies(config)`` holds to every attacking client. The built-in steps, in
-this order:
+this order (what model, which coordinates, how large, disguised, bounded):
 
-1. ``model_replacement``: global + attack_scale * update (``attack_scale != 1``);
-2. ``adaptive``: the output layer's tensors named by ``adaptive`` replaced by
+1. ``lp``: the LP attack (``lp_threshold``): the attacker's clean-trained model
+   with only its backdoor-critical tensors taken from the malicious one;
+2. ``neurotoxin``: Neurotoxin (``neurotoxin_top``): the update kept off the
+   coordinates the last global update changed most;
+3. ``model_replacement``: global + attack_scale * update (``attack_scale != 1``);
+4. ``adaptive``: the output layer's tensors named by ``adaptive`` replaced by
    those of the model the attacker trains on its own clean data, its estimate
    of a benign client's model, assuming IID data (it costs a second local
    training);
-3. ``norm_bound``: the update projected onto the L2 ball of radius
+5. ``norm_bound``: the update projected onto the L2 ball of radius
    ``attack_norm_bound``.
 
 With the default config no step applies and the trained weights are submitted
@@ -137,6 +141,60 @@ def shape_submissions(weights: torch.Tensor, chosen: np.ndarray, malicious: np.n
     return weights
 
 
+def lp(weights: torch.Tensor, submission: Submission) -> torch.Tensor:
+    """The LP attack (Zhuang et al., ICLR 2024, "Backdoor Federated Learning by Poisoning Backdoor-Critical
+    Layers"), per tensor: the attacker's honest model with only its backdoor-critical tensors taken from
+    ``weights`` (:func:`critical_tensors`), the rest as honest training on its clean data gives them."""
+    honest, layers = submission.honest(), submission.layers
+    shaped = honest.clone()
+    for name in critical_tensors(weights, honest, layers, submission.config.lp_threshold, submission.evaluate):
+        shaped[layers[name]] = weights[layers[name]]
+    return shaped
+
+
+def critical_tensors(malicious: torch.Tensor, honest: torch.Tensor, layers: Layers, threshold: float,
+                     evaluate: Callable[[torch.Tensor], dict]) -> list[str]:
+    """The backdoor-critical tensors by substitution (Zhuang et al.'s layer substitution analysis): each
+    tensor of ``malicious`` put alone into ``honest`` and ranked by the backdoor accuracy it brings; then,
+    in that order, the fewest whose substitution together keeps ``threshold`` of ``malicious``'s own
+    backdoor accuracy (none where the malicious model has none). ``evaluate(weights)``: its
+    ``backdoor_accuracy``."""
+    goal = threshold * evaluate(malicious)["backdoor_accuracy"]
+
+    def with_malicious(names) -> torch.Tensor:
+        mixed = honest.clone()
+        for name in names:
+            mixed[layers[name]] = malicious[layers[name]]
+        return mixed
+
+    alone = {name: evaluate(with_malicious([name]))["backdoor_accuracy"] for name in layers}
+    ranked = sorted(layers, key=lambda name: -alone[name])  # stable: ties keep the model's order
+    chosen = []
+    while evaluate(with_malicious(chosen))["backdoor_accuracy"] < goal and len(chosen) < len(ranked):
+        chosen.append(ranked[len(chosen)])
+    return chosen
+
+
+def neurotoxin(weights: torch.Tensor, submission: Submission) -> torch.Tensor:
+    """Neurotoxin (Zhang et al., ICML 2022): the update ``weights - global`` set to zero on the coordinates
+    of the top ``neurotoxin_top`` share, by magnitude, of the last global update (those honest clients
+    move most, whose backdoor they would overwrite soonest), kept on the others
+    (:func:`neurotoxin_mask`). The paper projects at every local SGD step; flsim masks the submitted
+    update once. In round 1 no global update has been seen yet, and the update goes unmasked."""
+    previous, g = submission.previous_global_weights, submission.global_weights
+    if previous is None:
+        return weights
+    return g + (weights - g) * neurotoxin_mask(g - previous, submission.config.neurotoxin_top)
+
+
+def neurotoxin_mask(last_update: torch.Tensor, top: float) -> torch.Tensor:
+    """True where Neurotoxin's attacker may move: every coordinate but the ``round(top * P)`` largest of
+    ``|last_update|``."""
+    mask = torch.ones_like(last_update, dtype=torch.bool)
+    mask[last_update.abs().topk(round(top * last_update.numel())).indices] = False
+    return mask
+
+
 def model_replacement(weights: torch.Tensor, submission: Submission) -> torch.Tensor:
     """global + attack_scale * (weights - global): the update scaled (Bagdasaryan et al., 2020)."""
     g = submission.global_weights
@@ -160,6 +218,8 @@ def norm_bound(weights: torch.Tensor, submission: Submission) -> torch.Tensor:
 
 
 for _name, _step, _applies, _options in [
+        ("lp", lp, lambda c: c.lp_threshold is not None, ("lp_threshold",)),
+        ("neurotoxin", neurotoxin, lambda c: c.neurotoxin_top is not None, ("neurotoxin_top",)),
         ("model_replacement", model_replacement, lambda c: c.attack_scale != 1, ("attack_scale",)),
         ("adaptive", adaptive, lambda c: bool(ADAPTIVE_PARTS[c.adaptive]), ("adaptive",)),
         ("norm_bound", norm_bound, lambda c: c.attack_norm_bound is not None, ("attack_norm_bound",))]:
