@@ -15,6 +15,7 @@ round after round and keeps what a rule remembers between rounds.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -131,8 +132,26 @@ def foolsgold(weights: torch.Tensor, global_weights: torch.Tensor, history: torc
     return Aggregation(new, alpha >= 0.5)
 
 
+def hdbscan_cluster(distances: torch.Tensor) -> torch.Tensor:
+    """The clients FLAME admits (Nguyen et al., USENIX Security 2022): HDBSCAN on the K x K ``distances``
+    (scikit-learn's, precomputed metric) with a minimum cluster size of K // 2 + 1 and one sample per
+    core point, a single cluster allowed, so that at most one cluster, a majority, forms; its members
+    are admitted, the points HDBSCAN labels noise are not (it may so leave out an honest client that
+    joins the cluster late, as FLAME does). Where no cluster forms, everyone is."""
+    from sklearn.cluster import HDBSCAN  # late import: only FLAME needs it
+
+    k = len(distances)
+    if k < 3:
+        return torch.ones(k, dtype=torch.bool, device=distances.device)
+    labels = HDBSCAN(min_cluster_size=k // 2 + 1, min_samples=1, metric="precomputed", allow_single_cluster=True,
+                     copy=True).fit_predict(distances.double().cpu().numpy())
+    admitted = labels >= 0 if (labels >= 0).any() else labels == labels
+    return torch.as_tensor(admitted, device=distances.device)
+
+
 def majority_cluster(distances: torch.Tensor) -> torch.Tensor:
-    """The clients FLAME admits, with a simple stand-in for its HDBSCAN step.
+    """Deprecated: FLAME now clusters with HDBSCAN (:func:`hdbscan_cluster`). A single-linkage stand-in for
+    its HDBSCAN step, which flsim's FLAME used before.
 
     Single-linkage clustering on ``distances`` (K x K): merge the closest groups
     one at a time. Once some group holds a majority (K // 2 + 1, FLAME's minimum
@@ -140,6 +159,8 @@ def majority_cluster(distances: torch.Tensor) -> torch.Tensor:
     group at that cut is admitted. If only the last merge makes a majority (two
     halves), everyone is admitted.
     """
+    warnings.warn("flsim.aggregators.majority_cluster is deprecated: FLAME clusters with HDBSCAN, "
+                  "flsim.aggregators.hdbscan_cluster", DeprecationWarning, stacklevel=2)
     k = len(distances)
     if k < 3:
         return torch.ones(k, dtype=torch.bool, device=distances.device)
@@ -166,13 +187,15 @@ def majority_cluster(distances: torch.Tensor) -> torch.Tensor:
 
 def flame(weights: torch.Tensor, global_weights: torch.Tensor, sigma: float = 0.001,
           generator: torch.Generator | None = None) -> Aggregation:
-    """FLAME (Nguyen et al., USENIX Security 2022): admit the majority cluster of updates by cosine
-    distance (:func:`majority_cluster`), clip the admitted updates to the median update norm S of all
-    clients, average them, and add Gaussian noise of std ``sigma * S`` (FLAME's lambda = 0.001 for
-    image classification). Distances are taken between updates, not whole models: every model starts
-    from the same global weights, so whole-model cosines are all near 1."""
+    """FLAME (Nguyen et al., USENIX Security 2022): admit the cluster HDBSCAN finds in the updates'
+    pairwise cosine distances (:func:`hdbscan_cluster`), clip the admitted updates to the median update
+    norm S of all clients, average them, and add Gaussian noise of std ``sigma * S`` (FLAME's
+    lambda = 0.001 for image classification). Every tensor of the flat weights enters the distances
+    and the norms, BatchNorm's running statistics included. Distances are taken between updates, not
+    whole models: every model starts from the same global weights, so whole-model cosines are all
+    near 1."""
     updates = weights - global_weights
-    admitted = majority_cluster(1 - cosine_matrix(updates))
+    admitted = hdbscan_cluster(1 - cosine_matrix(updates))
     bound = float(median(updates.norm(dim=1)))
     new = global_weights + _clipped_updates(updates[admitted], bound).mean(0)
     return Aggregation(new + _noise(new, sigma * bound, generator), admitted)

@@ -121,16 +121,21 @@ def test_foolsgold_aggregates_with_normalised_weights_and_remembers_history():
     assert torch.equal(server.history[1], w[1])
 
 
-def test_majority_cluster_admits_the_largest_close_group():
+def test_hdbscan_admits_the_majority_cluster_and_leaves_out_its_outliers():
+    points = t([[1.0], [1.1], [1.12], [1.13], [5.0], [1.05]])
+    assert aggregators.hdbscan_cluster((points - points.T).abs()).tolist() == [True] * 4 + [False, True]
+    # Two far groups of 3 and 2: only the 3 make a cluster of the minimum size (5 // 2 + 1).
+    points = t([[0.0], [0.11], [0.19], [9.0], [9.13]])
+    assert aggregators.hdbscan_cluster((points - points.T).abs()).tolist() == [True] * 3 + [False] * 2
+    # Two halves: no majority cluster forms, so nobody is singled out.
+    points = t([[0.0], [0.11], [9.0], [9.13]])
+    assert aggregators.hdbscan_cluster((points - points.T).abs()).all()
+
+
+def test_the_single_linkage_stand_in_is_deprecated_and_names_hdbscan():
     points = t([[0.0], [0.1], [0.2], [0.3], [5.0]])
-    distances = (points - points.T).abs()
-    assert aggregators.majority_cluster(distances).tolist() == [True] * 4 + [False]
-    # Two far groups of 3 and 2: the majority (3) is admitted.
-    points = t([[0.0], [0.1], [0.2], [9.0], [9.1]])
-    assert aggregators.majority_cluster((points - points.T).abs()).tolist() == [True] * 3 + [False] * 2
-    # Two halves: only the last merge makes a majority, so nobody is singled out.
-    points = t([[0.0], [0.1], [9.0], [9.1]])
-    assert aggregators.majority_cluster((points - points.T).abs()).all()
+    with pytest.warns(DeprecationWarning, match="hdbscan_cluster"):
+        assert aggregators.majority_cluster((points - points.T).abs()).tolist() == [True] * 4 + [False]
 
 
 def test_flame_admits_clips_to_the_median_norm_and_averages():
