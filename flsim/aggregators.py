@@ -26,7 +26,7 @@ from .detectors import krum_score, output_bias_max
 from .robust import cosine_matrix, median, outliers
 from .layout import Layers
 from .config import ConfigError
-from .registry import check_identifiable, check_options, fingerprint, new_registry, source_of
+from .registry import check_identifiable, check_options, identity, new_registry
 
 
 class Aggregation(NamedTuple):
@@ -271,11 +271,8 @@ class AggregatorSpec:
     check: Callable[[object], None] | None = None
 
     def identity(self, built_in: bool) -> str:
-        """The rule in a cache key: a built-in rule by name (flsim's source hash covers it), a user's by
-        name and version, or name and a hash of its source."""
-        if built_in:
-            return self.name
-        return f"{self.name}@{self.version if self.version is not None else fingerprint(source_of(self.rule))}"
+        """The rule in a cache key (:func:`flsim.registry.identity`)."""
+        return identity(self.name, built_in, self.version, self.rule)
 
 
 AGGREGATORS = new_registry("aggregator", "flsim.register_aggregator")

@@ -22,7 +22,7 @@ import torch
 
 from .layout import Layers
 from .metrics import COSINE_EPS
-from .registry import check_identifiable, fingerprint, new_registry, source_of
+from .registry import check_identifiable, identity, new_registry
 from .robust import (  # noqa: F401 - robust's functions were detectors' before
     MAD_TO_STD, cosine_matrix, cosines_from_gram, gram_matrix, median, outliers, pairwise_sq_distances,
     robust_z, sq_distances_from_gram)
@@ -142,11 +142,8 @@ class DetectorSpec:
         return scores if self.suspicious == "high" else -scores
 
     def identity(self, built_in: bool) -> str:
-        """The detector in a cache key: a built-in one by name (flsim's source hash covers it), a user's by
-        name and version, or name and a hash of its source."""
-        if built_in:
-            return self.name
-        return f"{self.name}@{self.version if self.version is not None else fingerprint(source_of(self.score))}"
+        """The detector in a cache key (:func:`flsim.registry.identity`)."""
+        return identity(self.name, built_in, self.version, self.score)
 
 
 DETECTORS = new_registry("detector", "flsim.register_detector")

@@ -78,6 +78,14 @@ def fingerprint(*texts: str) -> str:
     return hashlib.sha256("\0".join(texts).encode()).hexdigest()[:16]
 
 
+def identity(name: str, built_in: bool, version: str | None, *code) -> str:
+    """A registered entry in a cache key: a built-in one by name (flsim's source hash covers it), a user's
+    by name and ``version``, or, without one, name and a hash of the source of its ``code``."""
+    if built_in:
+        return name
+    return f"{name}@{version if version is not None else fingerprint(*(source_of(c) or '' for c in code))}"
+
+
 def check_identifiable(what: str, code, version: str | None) -> None:
     """A user's code the cache must tell apart by its source (or by a version the user gives)."""
     if version is None and source_of(code) is None:

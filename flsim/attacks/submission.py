@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ..layout import Layers
-from ..registry import check_identifiable, check_options, fingerprint, new_registry, source_of
+from ..registry import check_identifiable, check_options, identity, new_registry
 
 ADAPTIVE_PARTS = {"none": (), "output_bias": ("bias",), "output_layer": ("weight", "bias")}  # of the output layer
 
@@ -75,10 +75,8 @@ class StepSpec:
     options: tuple[str, ...] | None = None  # the Config fields it reads; None: it may read any
 
     def identity(self, built_in: bool) -> str:
-        if built_in:
-            return self.name
-        code = (source_of(self.step) or "") + (source_of(self.applies) or "")
-        return f"{self.name}@{self.version if self.version is not None else fingerprint(code)}"
+        """The step in a cache key (:func:`flsim.registry.identity`): a user's by its step and applies."""
+        return identity(self.name, built_in, self.version, self.step, self.applies)
 
 
 STEPS = new_registry("attack step", "flsim.register_attack_step")
