@@ -140,13 +140,16 @@ def hdbscan_cluster(distances: torch.Tensor) -> torch.Tensor:
     joins the cluster late, as FLAME does). Where no cluster forms, everyone is."""
     from sklearn.cluster import HDBSCAN  # late import: only FLAME needs it
 
-    k = len(distances)
+    k, device = len(distances), distances.device
     if k < 3:
-        return torch.ones(k, dtype=torch.bool, device=distances.device)
+        return torch.ones(k, dtype=torch.bool, device=device)
+    # A Gram matrix's float32 blocks are symmetric only up to rounding, and HDBSCAN insists on symmetry.
+    distances = distances.double().cpu()
+    symmetric = ((distances + distances.T) / 2).clamp_min(0).fill_diagonal_(0)
     labels = HDBSCAN(min_cluster_size=k // 2 + 1, min_samples=1, metric="precomputed", allow_single_cluster=True,
-                     copy=True).fit_predict(distances.double().cpu().numpy())
+                     copy=True).fit_predict(symmetric.numpy())
     admitted = labels >= 0 if (labels >= 0).any() else labels == labels
-    return torch.as_tensor(admitted, device=distances.device)
+    return torch.as_tensor(admitted, device=device)
 
 
 def majority_cluster(distances: torch.Tensor) -> torch.Tensor:

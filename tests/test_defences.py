@@ -132,6 +132,18 @@ def test_hdbscan_admits_the_majority_cluster_and_leaves_out_its_outliers():
     assert aggregators.hdbscan_cluster((points - points.T).abs()).all()
 
 
+def test_hdbscan_takes_distances_symmetric_only_up_to_rounding():
+    """A round's cosine distances come from float32 blocks of the Gram matrix: (i, j) and (j, i) may
+    differ in their last bits, and FLAME must cluster them all the same."""
+    torch.manual_seed(0)
+    updates = torch.randn(10, 50) + torch.tensor([3.0] + [0.0] * 49)
+    updates[0] = -updates[0]  # one update in the opposite direction
+    distances = 1 - aggregators.cosine_matrix(updates)
+    jittered = distances + 1e-6 * torch.rand(10, 10, dtype=distances.dtype)  # asymmetric in its last digits
+    admitted = aggregators.hdbscan_cluster(jittered)
+    assert admitted.tolist() == aggregators.hdbscan_cluster(distances).tolist() and not admitted[0]
+
+
 def test_the_single_linkage_stand_in_is_deprecated_and_names_hdbscan():
     points = t([[0.0], [0.1], [0.2], [0.3], [5.0]])
     with pytest.warns(DeprecationWarning, match="hdbscan_cluster"):
