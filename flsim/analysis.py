@@ -409,22 +409,11 @@ def first_rounds(results, rounds: int):
 
 
 def t_quantile(probability: float, df: int) -> float:
-    """Student's t quantile for ``probability`` (above 0.5) and ``df`` degrees of freedom (chapter 4): the
-    density integrated numerically and inverted by bisection, so flsim needs no scipy."""
-    log_scale = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+    """Student's t quantile for ``probability`` and ``df`` degrees of freedom (chapter 4), from scipy (which
+    scikit-learn, FLAME's clustering, brings)."""
+    from scipy.stats import t  # late import: only the intervals over seeds need it
 
-    def cdf(x: float) -> float:
-        grid = np.linspace(0.0, x, 4001)
-        density = np.exp(log_scale - (df + 1) / 2 * np.log1p(grid**2 / df))
-        return 0.5 + float((density[1:] + density[:-1]).sum()) * (grid[1] - grid[0]) / 2
-
-    low, high = 0.0, 1.0
-    while cdf(high) < probability:
-        high *= 2
-    for _ in range(60):
-        middle = (low + high) / 2
-        low, high = (middle, high) if cdf(middle) < probability else (low, middle)
-    return (low + high) / 2
+    return float(t.ppf(probability, df))
 
 
 def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
