@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-STATISTICS = ("max_abs_deviation", "l2_deviation", "cosine_to_mean")
+STATISTICS = ("max_abs_deviation", "l2_deviation", "cosine_to_mean", "max_abs_from_median")
 ROW_CHUNK = 8  # clients whose statistics one job computes
 COLUMN_CHUNK = 1 << 14  # parameters whose means over the clients one job computes
 COSINE_EPS = 1e-8  # torch.nn.functional.cosine_similarity's floor on the product of the lengths
@@ -19,8 +19,13 @@ def chunks(length: int, size: int) -> list[slice]:
 
 def update_statistics(weights: torch.Tensor, global_weights: torch.Tensor, layers: dict[str, slice],
                       updates: torch.Tensor | None = None, map: Callable = map) -> dict[str, torch.Tensor]:
-    """Per client and layer: the paper's max |w_k - mean w|, its L2 norm, and the
-    cosine between the client's update (w_k - global) and the mean update.
+    """Per client and layer: the paper's max |w_k - mean w|, its L2 norm, the
+    cosine between the client's update (w_k - global) and the mean update, and
+    max |w_k - median w| (coordinate-wise median over the clients; chapter 4).
+
+    The mean includes every client, so when one client dominates a tensor the
+    malicious/benign ratio of max |w_k - mean w| cannot exceed num_clients - 1;
+    the median, which one client cannot drag along, leaves that ratio no ceiling.
 
     ``weights`` is clients x parameters (``updates``: weights - global_weights, if
     already computed); each result is clients x layers, with layers in the order
@@ -30,15 +35,15 @@ def update_statistics(weights: torch.Tensor, global_weights: torch.Tensor, layer
     the temporaries take a few models' worth of memory, not a round's, and the
     bits do not depend on how many threads run the jobs.
     """
-    def means(columns: slice) -> tuple[torch.Tensor, torch.Tensor]:
+    def means(columns: slice) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         block = weights[:, columns]
         # Averaged from the updates: mean - global_weights would lose digits to cancellation.
         update = updates[:, columns] if updates is not None else block - global_weights[columns]
-        return block.mean(0), update.mean(0)
+        ordered = block.sort(0).values  # the median of an even count: the mean of the middle two
+        return block.mean(0), update.mean(0), (ordered[(len(block) - 1) // 2] + ordered[len(block) // 2]) / 2
 
     column_means = list(map(means, chunks(weights.shape[1], COLUMN_CHUNK)))
-    mean = torch.cat([m for m, _ in column_means])
-    mean_update = torch.cat([m for _, m in column_means])
+    mean, mean_update, median = (torch.cat(parts) for parts in zip(*column_means))
 
     def statistics(rows: slice) -> torch.Tensor:  # ROW_CHUNK x layers x STATISTICS
         chunk_weights = weights[rows]
@@ -48,7 +53,8 @@ def update_statistics(weights: torch.Tensor, global_weights: torch.Tensor, layer
             deviation = chunk_weights[:, part] - mean[part]
             largest = torch.maximum(deviation.amax(1), deviation.amin(1).neg_())  # faster than torch.aminmax on CPU
             columns.append(torch.stack([largest, deviation.norm(dim=1),
-                                        cosine_to(chunk_updates[:, part], mean_update[part])], 1))
+                                        cosine_to(chunk_updates[:, part], mean_update[part]),
+                                        (chunk_weights[:, part] - median[part]).abs_().amax(1)], 1))
         return torch.stack(columns, 1)
 
     values = torch.cat(list(map(statistics, chunks(len(weights), ROW_CHUNK))))

@@ -45,7 +45,8 @@ class Results:
 
     ``rounds``: round, main_accuracy, main_loss, backdoor_accuracy, backdoor_loss, seconds
     (round 0 is the server's pre-trained model).
-    ``updates``: round, client, malicious, layer, max_abs_deviation, l2_deviation, cosine_to_mean.
+    ``updates``: round, client, malicious, layer, max_abs_deviation, l2_deviation, cosine_to_mean,
+    max_abs_from_median.
     ``output_bias``: round, client, malicious, class, deviation.
     ``detection``: round, client, malicious, detector, score (one row per detector of
     :data:`flsim.detectors.DETECTORS`; higher scores are more suspicious).

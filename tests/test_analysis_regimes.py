@@ -4,6 +4,7 @@ the others per setting, bootstrap ratios and the paper run's per-round z-scores.
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from flsim import analysis
 
@@ -75,3 +76,39 @@ def test_round_intervals_average_the_rounds():
     assert list(table.index) == ["fc1.weight", "fc2.bias"]
     assert table.attacker_z.to_numpy() == pytest.approx(overall[table.index].to_numpy())
     assert (table.low < table.attacker_z).all() and (table.attacker_z < table.high).all()
+
+
+def test_the_papers_ratio_stops_at_num_clients_minus_1_and_the_median_ratio_does_not():
+    """One client far from nine others that agree up to noise: its deviation from the mean is 9/10 of its
+    shift and each honest client's 1/10, so the paper's ratio tends to num_clients - 1 and never passes it
+    (the attacker's deviation is minus the sum of the others'); from the median the honest clients keep
+    their own spread and the ratio grows with the shift."""
+    from flsim.metrics import update_statistics
+
+    torch.manual_seed(0)
+    n, layers = 10, {"small": slice(0, 10), "large": slice(10, 1010)}
+    weights = 0.01 * torch.randn(n, 1010, dtype=torch.float64)
+    g = torch.zeros(1010, dtype=torch.float64)
+    ratios = {}
+    for shift in (0.1, 10.0, 1000.0):
+        w = weights.clone()
+        w[0, :10] += shift  # client 0 dominates the small tensor only
+        stats = update_statistics(w, g, layers)
+        paper, median = stats["max_abs_deviation"], stats["max_abs_from_median"]
+        ratios[shift] = (float(paper[0, 0] / paper[1:, 0].mean()), float(median[0, 0] / median[1:, 0].mean()))
+        assert float(paper[0, 0] / paper[1:, 0].mean()) <= n - 1 + 1e-9
+        # a leave-one-out deviation, w_k - mean of the others, is n / (n - 1) times w_k - mean: the same ratio
+        others = (w.sum(0) - w) / (n - 1)
+        loo = (w[:, :10] - others[:, :10]).abs().amax(1)
+        assert float(loo[0] / loo[1:].mean()) == pytest.approx(ratios[shift][0], rel=1e-9)
+    assert ratios[1000.0][0] == pytest.approx(n - 1, rel=1e-3)  # at its ceiling
+    assert ratios[10.0][1] > 20 * (n - 1) and ratios[1000.0][1] > 50 * ratios[10.0][1]  # the median's keeps growing
+
+
+def test_the_median_of_an_even_number_of_clients_is_the_mean_of_the_middle_two():
+    from flsim.metrics import update_statistics
+
+    w = torch.tensor([[0.0], [1.0], [2.0], [10.0]])
+    stats = update_statistics(w, torch.zeros(1), {"t": slice(0, 1)})
+    assert stats["max_abs_from_median"][:, 0].tolist() == [1.5, 0.5, 0.5, 8.5]
+    assert stats["max_abs_deviation"][:, 0].tolist() == [3.25, 2.25, 1.25, 6.75]
