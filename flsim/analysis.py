@@ -14,7 +14,7 @@ import torch
 
 from . import theory
 from .attacks import poison_positions, semantic_set_name
-from .robust import robust_z
+from .robust import MAD_TO_STD, robust_z
 
 # For these statistics a low value is the anomaly; scores are negated before ranking.
 LOW_IS_ANOMALOUS = {"cosine_to_mean"}
@@ -1157,3 +1157,50 @@ def interval_columns(frame: pd.DataFrame, columns: dict[str, tuple[str, str]]) -
     return pd.DataFrame({header: [text(v, lo, hi, spec) for v, lo, hi in
                                   zip(frame[c], frame[f"{c}_lo"], frame[f"{c}_hi"])]
                          for header, (c, spec) in columns.items()}, index=frame.index)
+
+
+# Chapter 4: the map's two questions, where the anomaly is largest (the paper's ratio) and where it is most
+# detectable (the robust z-score), the reading between them (is it there at all?) and the ratio's ceiling.
+
+
+def ratio_at_ceiling(ratios, num_clients: int, tolerance: float = 0.01) -> np.ndarray:
+    """Which malicious/benign ratios of max |w_k - mean w| with one attacker lie within ``tolerance`` (a
+    share) of their ceiling, num_clients - 1 (chapter 4).
+
+    The mean includes the attacker, so its deviation is minus the sum of the honest clients':
+    max |d_a| <= sum_h max |d_h|, hence max |d_a| / mean_h max |d_h| <= num_clients - 1, reached when the
+    attacker dominates the tensor. A leave-one-out deviation (from the mean of the other clients) is
+    num_clients / (num_clients - 1) times this one for every client: the same ratio, the same ceiling.
+    """
+    return np.asarray(ratios, dtype=float) >= (1 - tolerance) * (num_clients - 1)
+
+
+def tensor_presence(summary: pd.DataFrame, by, tensor: str = "fc2.bias", measure: str = "attacker_z",
+                    threshold: float = 3.0) -> pd.DataFrame:
+    """Per setting (the columns ``by``) of a table with one row per run and tensor (:func:`sweep_summary`):
+    is the anomaly present in ``tensor`` at all, the attacker beyond an outlier ``threshold`` of ``measure``
+    (chapter 4)? A question apart from whether ``tensor`` is where it is largest (:func:`tensor_lead`).
+
+    Columns: the ``by`` columns; value, the mean of ``measure`` over the setting's runs; present, that
+    mean above ``threshold``; runs_above, the runs whose own value lies above it; runs.
+    """
+    rows = summary[summary.layer == tensor]
+    grouped = rows.groupby(list(by), sort=False)[measure]
+    table = pd.DataFrame({"value": grouped.mean(), "runs_above": grouped.agg(lambda v: int((v > threshold).sum())),
+                          "runs": grouped.size()})
+    table.insert(1, "present", table.value > threshold)
+    return table.reset_index()
+
+
+def honest_spread(updates: pd.DataFrame, statistic: str = "max_abs_deviation") -> pd.Series:
+    """Per tensor (in the table's order): how much the honest clients' ``statistic`` varies between them,
+    1.4826 x MAD / median within each round, the mean over the rounds (chapter 4).
+
+    The attacker's robust z-score is about (its statistic / the round's median - 1) / this spread: of two
+    tensors in which the attacker stands equally far above the honest median, the one whose honest
+    values vary more (a maximum over 10 entries rather than over 800,000) has the smaller z.
+    """
+    honest = updates[~updates.malicious]
+    per_round = honest.groupby(["layer", "round"], sort=False)[statistic].agg(
+        lambda v: MAD_TO_STD * (v - v.median()).abs().median() / v.median())
+    return per_round.groupby(level="layer", sort=False).mean().rename("spread")

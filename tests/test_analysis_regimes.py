@@ -112,3 +112,37 @@ def test_the_median_of_an_even_number_of_clients_is_the_mean_of_the_middle_two()
     stats = update_statistics(w, torch.zeros(1), {"t": slice(0, 1)})
     assert stats["max_abs_from_median"][:, 0].tolist() == [1.5, 0.5, 0.5, 8.5]
     assert stats["max_abs_deviation"][:, 0].tolist() == [3.25, 2.25, 1.25, 6.75]
+
+
+def test_ratio_at_ceiling_is_within_one_percent_of_num_clients_minus_1():
+    assert analysis.ratio_at_ceiling([9.0, 8.92, 8.9, 3.0], 10).tolist() == [True, True, False, False]
+    assert analysis.ratio_at_ceiling([3.0, 2.98], 4).tolist() == [True, True]
+
+
+def test_tensor_presence_counts_runs_above_the_threshold_apart_from_the_mean():
+    summary = summary_of({
+        "mean above, one run below": [{"conv1.weight": 9.0, "fc2.bias": 4.0}, {"conv1.weight": 9.0, "fc2.bias": 2.0},
+                                      {"conv1.weight": 9.0, "fc2.bias": 5.0}],
+        "at the threshold": [{"conv1.weight": 9.0, "fc2.bias": 3.0}, {"conv1.weight": 9.0, "fc2.bias": 3.0}],
+    })
+    presence = analysis.tensor_presence(summary, ["setting"]).set_index("setting")
+    assert list(presence.index) == ["mean above, one run below", "at the threshold"]
+    first = presence.loc["mean above, one run below"]
+    assert first.value == pytest.approx(11 / 3) and first.present and first.runs_above == 2 and first.runs == 3
+    second = presence.loc["at the threshold"]  # beyond the threshold means above it, not at it
+    assert not second.present and second.runs_above == 0 and second.runs == 2
+
+
+def test_honest_spread_leaves_the_attacker_out_and_keeps_the_tensors_order():
+    rows = []
+    for round_, honest in ((1, [1.0, 2.0, 3.0]), (2, [2.0, 4.0, 6.0])):
+        for layer, scale in (("fc2.bias", 1.0), ("conv1.weight", 0.1)):
+            values = [100.0] + [scale * v for v in honest]  # client 0 attacks
+            rows += [dict(round=round_, client=c, malicious=c == 0, layer=layer, max_abs_deviation=v)
+                     for c, v in enumerate(values)]
+    spread = analysis.honest_spread(pd.DataFrame(rows))
+    assert list(spread.index) == ["fc2.bias", "conv1.weight"]
+    # round 1: median 2, MAD 1 -> 1.4826 / 2; round 2: median 4, MAD 2 -> 1.4826 / 2; a scale does not change it
+    assert spread.tolist() == pytest.approx([1.4826 / 2, 1.4826 / 2])
+    with_attacker = pd.DataFrame(rows).assign(malicious=False)
+    assert analysis.honest_spread(with_attacker).iloc[0] != pytest.approx(1.4826 / 2)
