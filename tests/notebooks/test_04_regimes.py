@@ -34,8 +34,34 @@ def test_the_chapter_with_tiny_parameters(run_chapter):
     assert 0 <= values["split_count"] <= 6  # only the regime with 2 seeds can split
     assert 0 <= values["everything_count"] <= values["num_settings"]
     assert 0 <= values["held_count"] <= values["num_settings"]
+    # Two questions of the same runs: where the anomaly is largest (the paper's ratio, and from the median) and
+    # whether it is present in fc2.bias (z > 3); counts of settings and of runs within their totals.
+    n, runs = values["num_settings"], values["map_runs"]
+    for name in ("ratio_bias_first", "median_bias_first", "present", "ceiling", "disagree"):
+        assert 0 <= values[f"{name}_count"] <= n, name
+    for name in ("ratio_bias_led_runs", "median_bias_led_runs", "present_runs"):
+        assert 0 <= values[name] <= runs, name
+    # The paper's ratio cannot pass num_clients - 1 (float32 rounding aside); the median's has no ceiling.
+    assert values["ratio_ceiling"] == values["num_clients"] - 1 == 3
+    assert 0 < values["bias_ratio_max"] <= 3 * (1 + 1e-5) and values["median_ratio_max"] > 0
+    assert values["ceiling_count"] <= values["ceiling_cells"] <= n * values["num_tensors"]
+    assert values["ceiling_tied_count"] <= n and 2 * values["ceiling_tied_count"] <= values["ceiling_cells"]
+    # The honest spread, a share of the median, for fc2.bias (10 entries) and the largest tensor, fc1.weight.
+    assert values["bias_entries"] == 10 and values["biggest_tensor"] == "fc1.weight"
+    assert values["biggest_entries"] == 3136 * 256  # 64 channels of 7 x 7 in, 256 out
+    assert values["bias_spread"] > 0 and values["biggest_spread"] > 0
+    assert values["spread_factor"] == pytest.approx(values["bias_spread"] / values["biggest_spread"])
+    # The verdict states the three readings with the counts computed above.
+    readings = values["readings"]
+    assert (f"present in fc2.bias (the attacker's robust z-score there above 3 on the mean over seeds) in "
+            f"{values['present_count']} of {n} settings") in readings
+    assert f"paper's malicious/benign ratio in {values['ratio_bias_first_count']} of {n}" in readings
+    assert f"in {values['bias_first_count']} of {n}, by a lead the seeds settle in {values['settled_count']}" in readings
+    assert f"fc2.bias has the largest ratio in {values['ratio_bias_first_count']} of {n}" in values["verdict"]
     # The sentences that name settings agree with the counts they state.
-    for name in ("bias_first", "settled"):
+    assert values["absent"].count("step") == n - values["present_count"] or values["absent"] == "none"
+    assert values["ratio_other"].count("step") == n - values["ratio_bias_first_count"] or values["ratio_other"] == "none"
+    for name in ("bias_first", "settled", "ratio_bias_first", "median_bias_first", "present", "ceiling", "disagree"):
         count = values[f"{name}_count"]
         assert values[name].count("steps, ") + values[name].count("step, ") == count or (
             count == 0 and values[name] == "none")
