@@ -45,6 +45,7 @@ def test_the_chapter_with_tiny_parameters(run_chapter):
     assert values["ratio_ceiling"] == values["num_clients"] - 1 == 3
     assert 0 < values["bias_ratio_max"] <= 3 * (1 + 1e-5) and values["median_ratio_max"] > 0
     assert values["ceiling_count"] <= values["ceiling_cells"] <= n * values["num_tensors"]
+    assert 0 <= values["tpr_saturated_count"] <= n
     assert values["ceiling_tied_count"] <= n and 2 * values["ceiling_tied_count"] <= values["ceiling_cells"]
     # The honest spread, a share of the median, for fc2.bias (10 entries) and the largest tensor, fc1.weight.
     assert values["bias_entries"] == 10 and values["biggest_tensor"] == "fc1.weight"
