@@ -45,7 +45,11 @@ def test_the_chapter_with_tiny_parameters(run_chapter):
     assert values["ratio_ceiling"] == values["num_clients"] - 1 == 3
     assert 0 < values["bias_ratio_max"] <= 3 * (1 + 1e-5) and values["median_ratio_max"] > 0
     assert values["ceiling_count"] <= values["ceiling_cells"] <= n * values["num_tensors"]
-    assert 0 <= values["tpr_saturated_count"] <= n
+    assert 0 <= values["tpr_saturated_count"] <= n and 0 <= values["narrower_count"] <= values["disagree_count"]
+    by_backdoor = re.findall(r"(\w+): (\d+) of (\d+)", values["ratio_by_backdoor"])
+    assert [b for b, _, _ in by_backdoor] == ["striped_tshirts", "flat_sandals", "trigger"]
+    assert sum(int(k) for _, k, _ in by_backdoor) == values["ratio_bias_first_count"]
+    assert all(int(total) == 4 for _, _, total in by_backdoor)  # two regimes x two doses each
     assert values["ceiling_tied_count"] <= n and 2 * values["ceiling_tied_count"] <= values["ceiling_cells"]
     # The honest spread, a share of the median, for fc2.bias (10 entries) and the largest tensor, fc1.weight.
     assert values["bias_entries"] == 10 and values["biggest_tensor"] == "fc1.weight"
@@ -80,9 +84,13 @@ def test_the_chapter_with_tiny_parameters(run_chapter):
         assert low <= value <= high, (name, values[name])
     assert values["paper_best_z"] >= values["paper_bias_z"]
     settled, n = values["settled_count"], values["num_settings"]
-    where = ("everywhere" if settled == n else "in most" if settled >= n / 2 else
-             "only in a small part" if settled > 0 else "nowhere")
-    assert f"is supported {where}" in values["verdict"]
+
+    def where(count):
+        return ("everywhere" if count == n else "in most" if count >= n / 2 else "in part" if count >= n / 4 else
+                "only in a small part" if count > 0 else "nowhere")
+
+    assert f"is supported {where(settled)}" in values["verdict"]
+    assert f"it holds {where(values['ratio_bias_first_count'])}" in values["verdict"]
     assert values["paper_best_text"] in values["verdict"]
     for name, value in values.items():
         assert "nan" not in str(value).split() and "-0.0" not in str(value), (name, value)
