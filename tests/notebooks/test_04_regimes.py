@@ -56,6 +56,8 @@ def test_the_chapter_with_tiny_parameters(run_chapter):
     assert values["biggest_entries"] == 3136 * 256  # 64 channels of 7 x 7 in, 256 out
     assert values["bias_spread"] > 0 and values["biggest_spread"] > 0
     assert values["spread_factor"] == pytest.approx(values["bias_spread"] / values["biggest_spread"])
+    rho, low, high = map(float, re.findall(r"-?\d+\.\d+", values["entries_spread_text"]))
+    assert -1 <= low <= rho <= high <= 1
     # The verdict states the three readings with the counts computed above.
     readings = values["readings"]
     assert (f"present in fc2.bias (the attacker's robust z-score there above 3 on the mean over seeds) in "
