@@ -17,6 +17,7 @@ attack's choice).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -89,3 +90,32 @@ def shares(table: pd.DataFrame) -> pd.DataFrame:
     gained = gained.where(gained > 0)
     return table.assign(share_alone=(table.backdoor_alone - table.global_backdoor) / gained,
                         share_removed=(table.own_backdoor - table.backdoor_without) / gained)
+
+
+def tensor_shares(table: pd.DataFrame, by: str = "backdoor", level: float = 0.95) -> pd.DataFrame:
+    """Per ``by`` and tensor (in the model's order), over the attacker models of :func:`shares`' rows (e.g.
+    one per seed) that learned the backdoor (own backdoor accuracy above the global model's): the mean
+    ``share_alone`` and ``share_removed`` with their :func:`bootstrap_mean` intervals (``_lo``, ``_hi``), and
+    in how many of those ``models`` the tensor is ``critical`` (chapter 10)."""
+    learned = table[table.own_backdoor > table.global_backdoor]
+    rows = []
+    for (group, tensor), part in learned.groupby([by, "tensor"], sort=False):
+        row = {by: group, "tensor": tensor, "models": len(part), "critical": int(part.critical.sum())}
+        for column in ("share_alone", "share_removed"):
+            row.update(zip((column, f"{column}_lo", f"{column}_hi"), bootstrap_mean(part[column], level)))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def bootstrap_mean(values, level: float = 0.95, draws: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """The mean of ``values`` (e.g. one per seed) and its percentile bootstrap interval at ``level``: (mean,
+    low, high). Unlike a Student-t interval it stays within the values' range (a share cannot pass 100%).
+    NaN values are dropped; with fewer than two there is no interval (NaN bounds). Seeded."""
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    mean = float(values.mean()) if len(values) else float("nan")
+    if len(values) < 2:
+        return mean, float("nan"), float("nan")
+    drawn = np.random.default_rng(seed).choice(values, (draws, len(values))).mean(axis=1)
+    low, high = np.percentile(drawn, [50 * (1 - level), 50 * (1 + level)])
+    return mean, float(low), float(high)

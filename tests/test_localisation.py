@@ -1,5 +1,6 @@
 """Where a backdoor lives, by substitution (flsim.localisation, chapter 10)."""
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -64,3 +65,24 @@ def test_substitution_refuses_what_it_cannot_measure(tiny_config, changes, messa
     threshold = changes.pop("threshold", 0.9)
     with pytest.raises(ValueError, match=message):
         localisation.substitution(tiny_config.replace(**changes), threshold)
+
+
+def test_tensor_shares_count_only_the_attackers_that_learned_the_backdoor():
+    rows = pd.DataFrame(dict(backdoor="b", tensor=["t", "u"] * 3, own_backdoor=[0.8, 0.8, 0.6, 0.6, 0.1, 0.1],
+                             global_backdoor=0.1, backdoor_alone=[0.8, 0.1, 0.5, 0.1, 0.1, 0.1],
+                             backdoor_without=[0.1, 0.8, 0.1, 0.6, 0.1, 0.1],
+                             critical=[True, False, True, False, False, False]))
+    table = localisation.tensor_shares(localisation.shares(rows)).set_index("tensor")
+    assert table.models.tolist() == [2, 2] and table.critical.tolist() == [2, 0]  # the third learned nothing
+    assert table.share_alone["t"] == pytest.approx(0.9) and table.share_alone["u"] == 0.0
+    assert table.share_alone_lo["t"] < 0.9 < table.share_alone_hi["t"]
+    assert table.share_removed["t"] == 1.0 and table.share_removed["u"] == 0.0
+
+
+def test_the_bootstrap_interval_of_a_mean_stays_within_the_values():
+    values = [1.0, 1.0, 1.0, 0.6, 1.0]
+    mean, low, high = localisation.bootstrap_mean(values)
+    assert mean == pytest.approx(0.92) and 0.6 <= low < mean < high <= 1.0
+    assert localisation.bootstrap_mean(values) == (mean, low, high)  # seeded
+    mean, low, high = localisation.bootstrap_mean([0.5, float("nan")])  # NaN dropped: one value, no interval
+    assert mean == 0.5 and np.isnan(low) and np.isnan(high)
