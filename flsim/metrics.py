@@ -39,8 +39,7 @@ def update_statistics(weights: torch.Tensor, global_weights: torch.Tensor, layer
         block = weights[:, columns]
         # Averaged from the updates: mean - global_weights would lose digits to cancellation.
         update = updates[:, columns] if updates is not None else block - global_weights[columns]
-        ordered = block.sort(0).values  # the median of an even count: the mean of the middle two
-        return block.mean(0), update.mean(0), (ordered[(len(block) - 1) // 2] + ordered[len(block) // 2]) / 2
+        return block.mean(0), update.mean(0), column_median(block)
 
     column_means = list(map(means, chunks(weights.shape[1], COLUMN_CHUNK)))
     mean, mean_update, median = (torch.cat(parts) for parts in zip(*column_means))
@@ -59,6 +58,20 @@ def update_statistics(weights: torch.Tensor, global_weights: torch.Tensor, layer
 
     values = torch.cat(list(map(statistics, chunks(len(weights), ROW_CHUNK))))
     return {name: values[:, :, k].contiguous() for k, name in enumerate(STATISTICS)}
+
+
+def column_median(block: torch.Tensor, network_rows: int = 16) -> torch.Tensor:
+    """The median of each column (of an even count of rows, the mean of the middle two; chapter 4). Up to
+    ``network_rows`` rows, a round's few clients, an odd-even transposition network of element-wise
+    min and max sorts them several times faster than torch.sort along the rows; the same values."""
+    if len(block) > network_rows:
+        rows = list(block.sort(0).values)
+    else:
+        rows = list(block)
+        for start in range(len(rows)):
+            for i in range(start % 2, len(rows) - 1, 2):
+                rows[i], rows[i + 1] = torch.minimum(rows[i], rows[i + 1]), torch.maximum(rows[i], rows[i + 1])
+    return (rows[(len(rows) - 1) // 2] + rows[len(rows) // 2]) / 2
 
 
 def cosine_to(rows: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:

@@ -146,3 +146,15 @@ def test_honest_spread_leaves_the_attacker_out_and_keeps_the_tensors_order():
     assert spread.tolist() == pytest.approx([1.4826 / 2, 1.4826 / 2])
     with_attacker = pd.DataFrame(rows).assign(malicious=False)
     assert analysis.honest_spread(with_attacker).iloc[0] != pytest.approx(1.4826 / 2)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 4, 9, 10, 17, 20])
+def test_column_median_by_network_or_sort_is_the_sorted_median(rows):
+    from flsim.metrics import column_median
+
+    torch.manual_seed(rows)
+    block = torch.randint(0, 5, (rows, 300)).float()  # many ties
+    ordered = block.sort(0).values
+    expected = (ordered[(rows - 1) // 2] + ordered[rows // 2]) / 2
+    assert torch.equal(column_median(block), expected)
+    assert torch.equal(column_median(block, network_rows=0), expected)  # the sort
