@@ -59,12 +59,13 @@ def test_the_chapter_with_tiny_parameters(run_chapter):
     rho, low, high = map(float, re.findall(r"-?\d+\.\d+", values["entries_spread_text"]))
     assert -1 <= low <= rho <= high <= 1
     # The verdict states the three readings with the counts computed above.
-    readings = values["readings"]
-    assert (f"present in fc2.bias (the attacker's robust z-score there above 3 on the mean over seeds) in "
-            f"{values['present_count']} of {n} settings") in readings
-    assert f"paper's malicious/benign ratio in {values['ratio_bias_first_count']} of {n}" in readings
-    assert f"in {values['bias_first_count']} of {n}, by a lead the seeds settle in {values['settled_count']}" in readings
-    assert f"fc2.bias has the largest ratio in {values['ratio_bias_first_count']} of {n}" in values["verdict"]
+    verdict = values["verdict"]
+    assert f"fc2.bias has the largest ratio in {values['ratio_bias_first_count']} of {n} settings" in verdict
+    assert f"(by backdoor: {values['ratio_by_backdoor']}) and in {values['ratio_bias_led_runs']} of" in verdict
+    assert f"that this ratio cannot pass in {values['ceiling_count']} settings" in verdict
+    assert f"puts fc2.bias first in {values['median_bias_first_count']}." in verdict
+    assert f"the attacker beyond z > 3 there, in {values['present_count']} of {n} settings" in verdict
+    assert f"fc2.bias leads in {values['bias_first_count']})" in verdict
     # The sentences that name settings agree with the counts they state.
     assert values["absent"].count("step") == n - values["present_count"] or values["absent"] == "none"
     assert values["ratio_other"].count("step") == n - values["ratio_bias_first_count"] or values["ratio_other"] == "none"
