@@ -6,7 +6,8 @@ import re
 import pytest
 
 TINY = dict(num_clients=4, local_training=[[40, 1, 2], [80, 2, 1]], paper_rounds=2,
-            paper_samples_per_client=80, server_share=0.02, eval_samples=100)
+            paper_samples_per_client=80, server_share=0.02, eval_samples=100,
+            law_source_classes=[0, 5], law_seeds=[0, 1], law_training=[40, 1])
 INTERVAL = r"-?\d+\.\d+ \[-?\d+\.\d+, -?\d+\.\d+\]"
 
 
@@ -95,5 +96,38 @@ def test_the_chapter_with_tiny_parameters(run_chapter):
     assert f"is supported {where(settled)}" in values["verdict"]
     assert f"it holds {where(values['ratio_bias_first_count'])}" in values["verdict"]
     assert values["paper_best_text"] in values["verdict"]
+    check_the_law(values)
     for name, value in values.items():
-        assert "nan" not in str(value).split() and "-0.0" not in str(value), (name, value)
+        # no NaN and no negative zero ("-0.0", "-0.00"; "-0.09" is a number)
+        assert "nan" not in str(value).split() and not re.search(r"-0(\.0*)?(?![\d.])", str(value)), (name, value)
+
+
+def check_the_law(values):
+    """The law's section: three rules x two source classes, two seeds, one panel each."""
+    assert values["law_count"] == 3 * 2 and values["law_class_count"] == 2 and values["law_seed_count"] == 2
+    assert values["law_rules_text"] == "least_ink, random, stripes" and values["law_r"] == 2
+    assert values["law_regime_text"] == "40 samples and 1 epoch, 1 local step"
+    # each seed's panel: the 6 rule-built backdoors, the map's two semantic sets and the trigger
+    assert values["law_runs"] == 2 * (6 + 3)
+    assert 0 < values["law_run_seconds"] <= values["law_seconds"]
+    for name in ("law_ratio_first_count", "law_z_first_count", "law_held_hits"):
+        assert 0 <= values[name] <= values["law_count"], name
+    assert values["law_held_accuracy"].startswith(f"{values['law_held_hits']} of 6 (")
+    assert re.fullmatch(r"\d of 6 \(.*\)", values["law_majority"])
+    predictors = ("poisoned_error", "activation_scale", "similarity")
+    assert values["law_best"] in predictors
+    held = dict(part.split(": ") for part in values["law_held_choice"].split(", "))
+    assert list(held) == ["least_ink", "random", "stripes"] and set(held.values()) <= set(predictors)
+    texts = [values["law_best_text"], values["law_held_text"]] + [
+        values[f"law_{p}_{o}_text"] for p in predictors for o in ("lead", "rank")]
+    assert values["law_best_text"] == values[f"law_{values['law_best']}_lead_text"]
+    for text in texts:  # a correlation in [-1, 1] inside its interval, or said to be undefined
+        if text.startswith("undefined"):
+            continue
+        rho, low, high = map(float, re.findall(r"-?\d+\.\d+", text))
+        assert -1 <= low <= rho <= high <= 1, text
+    assert values["law_supported"] in ("its interval excludes 0", "its interval includes 0: no law is shown",
+                                       "without an interval, no law is shown")
+    known = values["law_known_text"].split("; ")
+    assert [k.split(":")[0] for k in known] == ["striped_tshirts", "flat_sandals"]
+    assert all(f"of the 6 rule-built backdoors" in k for k in known)
