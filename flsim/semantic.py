@@ -94,20 +94,29 @@ def backdoor_predictors(federation, indices, target_class: int | None = None) ->
     - ``similarity``: the mean cosine between the images' activations a over pairs of different images
       (1: they drive the output layer alike, so their weight gradients add up).
 
-    ``target_class``: the config's by default.
+    ``target_class``: the config's by default. :func:`predictor_table` does many sets at once.
     """
+    return predictor_table(federation, {"set": indices}, target_class).iloc[0].to_dict()
+
+
+def predictor_table(federation, sets: dict, target_class: int | None = None) -> pd.DataFrame:
+    """:func:`backdoor_predictors` of each named set of training indices in ``sets`` (one row per name),
+    the clean test images' activations computed once (chapter 4)."""
     target = federation.config.target_class if target_class is None else target_class
-    device = federation.test[0].device
-    x = federation.dataset.train_x[torch.as_tensor(list(indices))].to(device)
-    a, p = _output_inputs(federation.trainer, federation.global_weights, x)
-    clean, _ = _output_inputs(federation.trainer, federation.global_weights, federation.test[0])
-    unit = a / a.norm(dim=1, keepdim=True).clamp(min=1e-12)
-    n = len(a)
-    gram = unit @ unit.T
-    similarity = float((gram.sum() - gram.trace()) / (n * (n - 1))) if n > 1 else float("nan")
-    return {"poisoned_error": float((1 - p[:, target]).mean()),
-            "activation_scale": float(a.norm(dim=1).mean() / clean.norm(dim=1).mean()),
-            "similarity": similarity}
+    trainer, weights = federation.trainer, federation.global_weights
+    clean, _ = _output_inputs(trainer, weights, federation.test[0])
+    clean_norm = clean.norm(dim=1).mean()
+    rows = {}
+    for name, indices in sets.items():
+        x = federation.dataset.train_x[torch.as_tensor(list(indices))].to(federation.test[0].device)
+        a, p = _output_inputs(trainer, weights, x)
+        unit = a / a.norm(dim=1, keepdim=True).clamp(min=1e-12)
+        n = len(a)
+        gram = unit @ unit.T
+        rows[name] = {"poisoned_error": float((1 - p[:, target]).mean()),
+                      "activation_scale": float(a.norm(dim=1).mean() / clean_norm),
+                      "similarity": float((gram.sum() - gram.trace()) / (n * (n - 1))) if n > 1 else float("nan")}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def bootstrap_rank_correlation(a, b, level: float = 0.95, resamples: int = 2000,

@@ -101,6 +101,10 @@ def test_predictors_on_a_model_with_known_answers():
     assert mixed["activation_scale"] == pytest.approx(3.5)
     assert mixed["similarity"] == pytest.approx(0.8)  # cos between (3, 4) and (0, 2)
     assert semantic.backdoor_predictors(federation, [0, 1], target_class=0)["poisoned_error"] == pytest.approx(0.75)
+    table = semantic.predictor_table(federation, {"same": [0, 1], "mixed": [0, 2]})
+    assert list(table.index) == ["same", "mixed"]
+    assert table.loc["mixed"].to_dict() == pytest.approx(mixed)
+    assert table.loc["same"].to_dict() == pytest.approx(same)
 
 
 def test_bootstrap_rank_correlation():

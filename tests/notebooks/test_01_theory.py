@@ -1,6 +1,7 @@
 """Chapter 1, "The output layer's gradient", executed with tiny parameters."""
 
 import dataclasses
+import re
 
 import pytest
 import torch
@@ -65,6 +66,12 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     assert values["poisoned_source_error"] > 0
     assert 1 <= values["bias_rank"] <= values["num_entries"] <= 1290
     assert values["dilution_verdict"] == ("holds" if values["bias_rank"] == 1 else "does not hold")
+    # Chapter 4's predictors of the dataset's two semantic sets, under the pre-trained model
+    law = dict(part.split(": ", 1) for part in values["law_sets_text"].split("; "))
+    assert list(law) == ["striped_tshirts", "flat_sandals"]
+    for text in law.values():
+        scale, error, cosine = map(float, re.findall(r"\d+\.\d+", text))
+        assert scale > 0 and 0 <= error <= 1 and -1 <= cosine <= 1
     # 10 poisoned samples of 100, lr 0.01, batches of 64, 4 clients: 0.01 * 10 / 64 * (1 - 1/4).
     assert values["predicted"] == pytest.approx(0.01 * 10 / 64 * 0.75)
     # The poisoned labels' term is the prediction, except that the last batch (36) weighs its samples more.
