@@ -119,10 +119,16 @@ def check_the_law(values):
     held = dict(part.split(": ") for part in values["law_held_choice"].split(", "))
     assert list(held) == ["least_ink", "random", "stripes"] and set(held.values()) <= set(predictors)
     texts = [values["law_best_text"], values["law_held_text"]] + [
-        values[f"law_{p}_{o}_text"] for p in predictors for o in ("lead", "rank")]
+        values[f"law_{p}_{o}_text"] for p in predictors for o in ("lead", "share", "rank")]
+    within = dict(part.split(": ") for part in values["law_within_text"].split("; "))
+    assert list(within) == ["least_ink", "random", "stripes"]
+    texts += list(within.values())
     assert values["law_best_text"] == values[f"law_{values['law_best']}_lead_text"]
     for text in texts:  # a correlation in [-1, 1] inside its interval, or said to be undefined
         if text.startswith("undefined"):
+            continue
+        if text.endswith("(no interval)"):  # fewer than four backdoors: within a rule of two classes
+            assert -1 <= float(text.split()[0]) <= 1, text
             continue
         rho, low, high = map(float, re.findall(r"-?\d+\.\d+", text))
         assert -1 <= low <= rho <= high <= 1, text
@@ -131,3 +137,6 @@ def check_the_law(values):
     known = values["law_known_text"].split("; ")
     assert [k.split(":")[0] for k in known] == ["striped_tshirts", "flat_sandals"]
     assert all(f"of the 6 rule-built backdoors" in k for k in known)
+    # the verdict states the law, or that there is none, with the glued correlation
+    assert f"Over 6 semantic backdoors built by rules (2 seeds, one regime, r = 2), " in values["verdict"]
+    assert values["law_best_text"] in values["verdict"]
