@@ -140,3 +140,6 @@ def check_the_law(values):
     # the verdict states the law, or that there is none, with the glued correlation
     assert f"Over 6 semantic backdoors built by rules (2 seeds, one regime, r = 2), " in values["verdict"]
     assert values["law_best_text"] in values["verdict"]
+    assert 0 <= values["law_within_count"] <= 3
+    # the flat sandals are the 20 sandals with the least ink: the same images as that rule's sandals
+    assert "the flat_sandals are the images of least_ink, Sandal" in values["law_same_images"]
