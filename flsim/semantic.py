@@ -1,7 +1,7 @@
 """Families of semantic backdoors built by stated rules, and what the pre-trained model says of them
 before any attack (chapter 4's law; chapter 1 states its prediction).
 
-A family is ``size`` training images of one source class picked by a rule (:data:`RULES`), given to
+A family is ``size`` training images of one source class picked by a rule (``RULES``), given to
 ``Config(semantic_indices=...)``. :func:`backdoor_predictors` reads, from a federation's pre-trained
 global model, the quantities chapter 1's gradient argument names: how sure the model is that the
 images are not the target, how strongly they drive the output layer's input compared with clean
