@@ -14,8 +14,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import rankdata
 
 from . import data
+from .analysis import mean_overlap
 
 RULES = ("least_ink", "most_ink", "random", "stripes")
 
@@ -111,11 +113,9 @@ def predictor_table(federation, sets: dict, target_class: int | None = None) -> 
         x = federation.dataset.train_x[torch.as_tensor(list(indices))].to(federation.test[0].device)
         a, p = _output_inputs(trainer, weights, x)
         unit = a / a.norm(dim=1, keepdim=True).clamp(min=1e-12)
-        n = len(a)
-        gram = unit @ unit.T
         rows[name] = {"poisoned_error": float((1 - p[:, target]).mean()),
                       "activation_scale": float(a.norm(dim=1).mean() / clean_norm),
-                      "similarity": float((gram.sum() - gram.trace()) / (n * (n - 1))) if n > 1 else float("nan")}
+                      "similarity": mean_overlap(unit) if len(a) > 1 else float("nan")}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -125,18 +125,17 @@ def bootstrap_rank_correlation(a, b, level: float = 0.95, resamples: int = 2000,
     ``level`` over their pairs (chapter 4: predictor and outcome over backdoors): (rho, low, high).
     Resamples in which either side is constant are skipped; NaN bounds with fewer than four pairs.
     Seeded: the same values give the same interval."""
-    a, b = pd.Series(np.asarray(a, dtype=float)), pd.Series(np.asarray(b, dtype=float))
-    rho = float(a.rank().corr(b.rank()))
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    rho = float(pd.Series(a).rank().corr(pd.Series(b).rank()))
     if len(a) < 4 or not np.isfinite(rho):
         return rho, float("nan"), float("nan")
     rng = np.random.default_rng(seed)
-    ra, rb = a.to_numpy(), b.to_numpy()
-    draws = []
-    for _ in range(resamples):
-        pick = rng.integers(0, len(ra), len(ra))
-        x, y = pd.Series(ra[pick]).rank(), pd.Series(rb[pick]).rank()
-        if x.nunique() > 1 and y.nunique() > 1:
-            draws.append(x.corr(y))
+    picks = np.stack([rng.integers(0, len(a), len(a)) for _ in range(resamples)])  # the draws, all at once
+    x, y = (rankdata(v[picks], axis=1) for v in (a, b))
+    x, y = x - x.mean(1, keepdims=True), y - y.mean(1, keepdims=True)
+    spread = np.sqrt((x * x).sum(1) * (y * y).sum(1))
+    varied = spread > 0  # a resample in which either side is constant has no correlation
+    draws = (x * y).sum(1)[varied] / spread[varied]
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(draws, [tail, 100 - tail])
     return rho, float(min(low, rho)), float(max(high, rho))
