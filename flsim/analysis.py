@@ -561,10 +561,13 @@ def power_law_exponent(x, y) -> float:
 
 def interval_text(value: float, lo: float, hi: float, spec: str = ".2f") -> str:
     """``value [lo, hi]``, each formatted with ``spec``, for a sentence or a verdict that cites a measured
-    number (chapters 5-7). A number that rounds to zero is written without a sign ("-0.00" reads as one)."""
+    number (chapters 5-7). A number that rounds to zero is written without a sign ("-0.00" reads as one);
+    without an interval (NaN bounds, e.g. from one seed) the value stands alone."""
     def shown(x):
         text = format(x, spec)
         return text.lstrip("-") if text.lstrip("-").strip("0.%") == "" else text
+    if math.isnan(lo) or math.isnan(hi):
+        return shown(value)
     return f"{shown(value)} [{shown(lo)}, {shown(hi)}]"
 
 

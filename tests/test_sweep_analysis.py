@@ -222,6 +222,10 @@ def test_interval_text_never_shows_a_negative_zero():
     assert analysis.interval_text(-0.2, -0.3, -0.1) == "-0.20 [-0.30, -0.10]"
 
 
+def test_interval_text_shows_no_brackets_without_an_interval():
+    assert analysis.interval_text(0.42, float("nan"), float("nan"), ".0%") == "42%"  # one seed: no interval
+
+
 def test_sweep_auc_gives_each_mean_auc_an_interval_of_two_standard_errors(noisy):
     summary = analysis.sweep_summary(noisy, by="num_malicious")
     auc = analysis.sweep_auc(noisy, summary, "num_malicious")
