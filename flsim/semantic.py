@@ -18,6 +18,8 @@ from scipy.stats import rankdata
 
 from . import data
 from .analysis import mean_overlap
+from .attacks import SEMANTIC_SETS
+from .federation import setup
 
 RULES = ("least_ink", "most_ink", "random", "stripes")
 
@@ -117,6 +119,18 @@ def predictor_table(federation, sets: dict, target_class: int | None = None) -> 
                       "activation_scale": float(a.norm(dim=1).mean() / clean_norm),
                       "similarity": mean_overlap(unit) if len(a) > 1 else float("nan")}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def named_set_predictors(config, names) -> pd.DataFrame:
+    """:func:`predictor_table` of the dataset's named semantic sets ``names`` (``Config.semantic_set``
+    values), read from the pre-trained global model of ``config``'s federation: where a chapter's
+    backdoor and the other side sit on chapter 4's axis, in that chapter's own setting."""
+    known = SEMANTIC_SETS[config.dataset]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"names: {', '.join(map(repr, unknown))} not a semantic set of {config.dataset}; "
+                         f"allowed: {', '.join(map(repr, known))}")
+    return predictor_table(setup(config), {name: known[name] for name in names})
 
 
 def bootstrap_rank_correlation(a, b, level: float = 0.95, resamples: int = 2000,

@@ -134,3 +134,14 @@ def test_leave_one_group_out_predicts_from_the_other_groups():
     moved.loc[moved.group == "a", "y"] += 100
     again = semantic.leave_one_group_out(moved, ["good"], "y", "group")
     assert np.allclose(again.predicted[frame.group == "a"], out.predicted[frame.group == "a"])
+
+
+def test_named_set_predictors_read_the_named_sets_from_the_configs_pretrained_model():
+    config = flsim.Config(num_clients=2, samples_per_client=20, server_share=0.01, eval_samples=50)
+    table = semantic.named_set_predictors(config, ["flat_sandals", "striped_tshirts"])
+    assert list(table.index) == ["flat_sandals", "striped_tshirts"]
+    sets = {name: attacks.semantic_indices(DATASET, name) for name in table.index}
+    expected = semantic.predictor_table(flsim.setup(config), sets)
+    pd.testing.assert_frame_equal(table, expected)
+    with pytest.raises(ValueError, match="names: 'stripy'.*allowed: .*'striped_tshirts'"):
+        semantic.named_set_predictors(config, ["striped_tshirts", "stripy"])
