@@ -83,23 +83,37 @@ def _compute(configs: list[Config], workers: int, progress: bool) -> list[Result
 
 
 def _first_rounds(members: list[Federation]) -> list[TrainedRound]:
-    """Round 1 of every member, trained in one call: each honest client once, each member's attackers."""
+    """Round 1 of every member, trained in one call: each honest client once, each member's attackers
+    (once for members whose attackers train on the same data, as a scaled attack and its plain one)."""
     rounds = [m.round(1) for m in members]
     jobs = {}  # (client, None) for a clean client, (client, member) for an attacker: its data and batch order
     position = {}  # each job's row in the trained matrix
     rows = []
     for index, round_ in enumerate(rounds):
-        keys = [(int(c), index if attacks else None) for c, attacks in zip(round_.chosen, round_.malicious)]
-        for key, dataset, order in zip(keys, round_.datasets, round_.orders):
+        row = []
+        for client, attacks, dataset, order in zip(round_.chosen, round_.malicious, round_.datasets,
+                                                   round_.orders):
+            key = (int(client), index if attacks else None)
+            if attacks:  # members that differ only in what the attacker submits train it once
+                key = next((k for k in jobs if k[0] == key[0] and k[1] is not None
+                            and _same_training(jobs[k], (dataset, order))), key)
             if key not in jobs:
                 jobs[key], position[key] = (dataset, order), len(jobs)
-        rows.append([position[key] for key in keys])
+            row.append(position[key])
+        rows.append(row)
     start = time.perf_counter()
     cohort = members[0]
     trained = cohort.trainer.train_clients(cohort.global_weights, [d for d, _ in jobs.values()],
                                            cohort.config.local_epochs, [o for _, o in jobs.values()])
     seconds = (time.perf_counter() - start) / len(members)
     return [TrainedRound(round_, trained[index], seconds) for round_, index in zip(rounds, rows)]
+
+
+def _same_training(job, other) -> bool:
+    """Whether two clients' (data, batch order) jobs train the same model from the same start."""
+    (data, order), (other_data, other_order) = job, other
+    return (all(a.shape == b.shape and torch.equal(a, b) for a, b in zip(data, other_data))
+            and torch.equal(order.get_state(), other_order.get_state()))
 
 
 def _backdoor_images(config: Config) -> set[int]:

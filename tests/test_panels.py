@@ -7,6 +7,7 @@ import pytest
 import flsim
 from flsim import attacks, cache, panels
 from flsim.config import ConfigError
+from flsim.train import FlatTrainer
 
 from .test_sweep import assert_same_results
 
@@ -83,3 +84,20 @@ def test_the_readme_example_runs_and_its_members_share_one_pool():
     exec(compile(block, "<README.md panel example>", "exec"), scope)
     assert [r.config for r in scope["results"]] == scope["members"]
     assert len({c.excluded_indices for c in scope["members"]}) == 1
+
+
+def test_members_that_differ_only_in_the_submission_train_their_attacker_once(tiny_config, monkeypatch):
+    plain = tiny_config.replace(num_rounds=1, semantic_set="striped_tshirts", malicious_data_rate=2)
+    members = [plain, plain.replace(attack_scale=5.0), plain.replace(malicious_data_rate=3)]
+    clients, real = [], FlatTrainer.train_clients
+    monkeypatch.setattr(FlatTrainer, "train_clients",
+                        lambda self, start, datasets, *a, **k: clients.append(len(datasets))
+                        or real(self, start, datasets, *a, **k))
+    together = flsim.panel(members)
+    attackers = plain.num_malicious
+    # the cohort (its honest clients and the plain member's attackers, which the scaled member
+    # reuses) and r = 3's attackers
+    assert clients == [plain.num_clients + attackers]
+    monkeypatch.setattr(FlatTrainer, "train_clients", real)
+    for config, result in zip(members, together):
+        assert_same_results(result, flsim.run(config, cache=False))
