@@ -1,5 +1,6 @@
 """Chapter 4 with tiny parameters: a map of two regimes x three backdoors x two doses, read in round 1
-from panels, and the paper's procedure cut down to two rounds of 80 samples per client."""
+from panels, the strong attacks in the same panels, and the paper's procedure cut down to two rounds of
+80 samples per client."""
 
 import re
 
@@ -97,6 +98,7 @@ def test_the_chapter_with_tiny_parameters(run_chapter):
     assert f"it holds {where(values['ratio_bias_first_count'])}" in values["verdict"]
     assert values["paper_best_text"] in values["verdict"]
     check_the_law(values)
+    check_the_strong_attacks(values)
     for name, value in values.items():
         # no NaN and no negative zero ("-0.0", "-0.00"; "-0.09" is a number)
         assert "nan" not in str(value).split() and not re.search(r"-0(\.0*)?(?![\d.])", str(value)), (name, value)
@@ -143,3 +145,59 @@ def check_the_law(values):
     assert 0 <= values["law_within_count"] <= 3
     # the flat sandals are the 20 sandals with the least ink: the same images as that rule's sandals
     assert "the flat_sandals are the images of least_ink, Sandal" in values["law_same_images"]
+
+
+def check_the_strong_attacks(values):
+    """The strong attacks (the default: r = 1; r = 2 with model replacement x10), every backdoor at every
+    regime and seed, members of the map's panels and not points of the map."""
+    assert values["strong_text"] == ("r = 1 (every sample poisoned) and r = 2 with model replacement "
+                                     "(its update scaled x10)")
+    assert values["strong_short"] == "r = 1 and r = 2 x10" and values["strong_reference_r"] == 2
+    n = values["strong_settings_count"]
+    assert n == 2 * 3 * 2  # regimes x backdoors x strong attacks
+    assert values["strong_runs"] == 3 * 3 * 2  # panels x backdoors x strong attacks
+    assert values["strong_compute_seconds"] > 0
+    assert 0 <= values["strong_accuracy_low"] <= values["strong_accuracy_high"] <= 1
+    held = values["held_strong_count"]
+    assert 0 <= held <= n
+    assert held < n or values["strong_accuracy_low"] >= 0.5
+    assert held > 0 or values["strong_accuracy_high"] < 0.5
+    # the held settings, each with the seeds in which the backdoor reached 50%: one at least, as the mean did
+    listed = values["held_strong"]
+    assert (listed == "none") if held == 0 else listed.count(" step") == held
+    shares = [(int(k), int(m)) for k, m in re.findall(r"\((\d+) of (\d+)\)", listed)]
+    assert len(shares) == held and all(1 <= k <= m <= 2 for k, m in shares)
+    runs = sum(m for _, m in shares)
+    assert values["held_strong_seeds"] == f"{sum(k for k, _ in shares)} of {runs} seeds"
+    # where it held: fc2.bias's settings and seeds by each measure, the leaders tallied, the map's leader kept
+    for measure in ("median", "z"):
+        assert 0 <= values[f"held_strong_bias_{measure}_count"] <= held
+        led, total = map(int, re.fullmatch(r"(\d+) of (\d+) seeds", values[f"held_strong_bias_{measure}_seeds"]
+                                           ).groups())
+        assert 0 <= led <= total == runs
+        assert 0 <= values[f"held_strong_kept_{measure}"] <= held
+        assert 0 <= values[f"scaled_kept_{measure}"] <= values["scaled_count"] == 2 * 3
+        tally = values[f"held_strong_{measure}_leaders"]
+        if held == 0:
+            assert tally == "none"
+            continue
+        rows = re.findall(r"([\w.]+) in (\d+) \((\d+) of (\d+) seeds\)", tally)
+        assert sum(int(count) for _, count, _, _ in rows) == held and sum(int(m) for *_, m in rows) == runs
+        assert all(int(k) <= int(m) for _, _, k, m in rows)
+        bias = [int(count) for tensor, count, _, _ in rows if tensor == "fc2.bias"]
+        assert (bias or [0]) == [values[f"held_strong_bias_{measure}_count"]]
+    # tensors at the paper's ratio's ceiling, per strong attack: fewest to most of the 8
+    by_attack = re.findall(r"(r = \d+(?: x\d+)?): (\d+) to (\d+)", values["strong_ceiling_by_attack"])
+    assert [a for a, _, _ in by_attack] == ["r = 1", "r = 2 x10"]
+    assert all(0 <= int(low) <= int(high) <= values["num_tensors"] for _, low, high in by_attack)
+    assert values["strong_ceiling_max"] == max(int(high) for _, _, high in by_attack)
+    # the verdict's clause
+    if held:
+        assert (f"With stronger attacks (r = 1 and r = 2 x10; x: model replacement) the backdoor takes hold "
+                f"in {held} of {n} settings; there fc2.bias is largest by the ratio from the median in "
+                f"{values['held_strong_bias_median_count']} (alone in {values['held_strong_bias_median_seeds']})"
+                in values["verdict"])
+        assert (f"kept in {values['held_strong_kept_median']} by the ratio from the median and "
+                f"{values['held_strong_kept_z']} by z." in values["verdict"])
+    else:
+        assert f"the backdoor takes hold in none of {n} settings." in values["verdict"]
