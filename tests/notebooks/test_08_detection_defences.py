@@ -1,5 +1,5 @@
 """Chapter 8 with tiny parameters: 5 clients x 60 samples, 2 rounds, four defences (Krum needs 5 clients),
-the detection runs on two seeds."""
+the detection runs (with the flat sandals, the other side of chapter 4's law) on two seeds."""
 
 import math
 import re
@@ -51,9 +51,13 @@ def counted(text: str) -> tuple[int, int]:
 
 def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     values = run_chapter("08_detection_defences", **TINY)
-    # attacks x defences; then the attack-free run on the first seed and all five on the second
-    assert values["num_defence_runs"] == 4 * 4 and values["num_detection_runs"] == 1 + 5
-    assert values["num_runs"] == 4 * 4 + 1 + 5 and values["num_seeds"] == 2
+    # attacks x defences; then the attack-free and flat-sandals runs on the first seed, and on the
+    # second all six (the four attacks undefended, the attack-free run, the flat sandals)
+    assert values["num_defence_runs"] == 4 * 4 and values["num_detection_runs"] == 2 + 6
+    assert values["num_runs"] == 4 * 4 + 2 + 6 and values["num_seeds"] == 2
+    assert values["num_other_runs"] == 2
+    # one seed of the defence table: the defences that the detection runs do not share
+    assert values["defence_seed_runs"] == 4 * 3 and values["defence_seed_seconds"] > 0
     assert values["num_seeds_text"] == "2 seeds" and values["num_attacks"] == 4
     assert values["compute_seconds"] > 0
     # The counts behind the rates: 2 seeds x 2 rounds, all 5 clients chosen, 1 attacker (DBA: 2).
@@ -62,10 +66,12 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     assert values["clean_rounds"] == 2 * 2 * 5
     assert values["sample_passes"] == 5 * 60 * 2 and values["local_training"].startswith("1 local epoch ")
     assert (values["outlier_z"], values["target_fpr"]) == (3.0, 0.05)
-    for attack in ("semantic", "trigger", "replacement", "dba"):
+    for attack in ("semantic", "trigger", "replacement", "dba", "other"):
         for name in (f"paper_auc_{attack}", f"best_auc_{attack}", f"paper_tpr_{attack}",
-                     f"paper_cal_tpr_{attack}", f"undefended_peak_{attack}"):
+                     f"paper_cal_tpr_{attack}"):
             assert 0 <= values[name] <= 1, name
+        if attack != "other":  # the other side runs undefended for the detectors only
+            assert 0 <= values[f"undefended_peak_{attack}"] <= 1
         assert_interval(values[f"paper_auc_{attack}_ci"], values[f"paper_auc_{attack}"])
         assert_interval(values[f"best_auc_{attack}_ci"], values[f"best_auc_{attack}"])
         for name in (f"paper_tpr_{attack}", f"paper_cal_tpr_{attack}"):
@@ -94,11 +100,22 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     assert (values["dba_attackers"], values["dba_dose"]) == (2, 4)  # one sample in m * r
     assert (values["krum_f"], values["multi_krum_kept"], values["num_detectors"]) == (1, 4, 7)
     assert values["krum_assumes"] == "1 attacker"
+    # Both semantic backdoors on chapter 4's axis, read from this chapter's pre-trained model.
+    assert values["default_set_name"] == "striped T-shirts" and values["other_set_name"] == "flat sandals"
+    assert values["scale_default"] > 0 and values["scale_other"] > 0
+    assert f"{values['scale_other']:.2f}" in values["other_side_text"]
+    assert values["axis_note"].startswith("the ") and "law expects" in values["axis_note"]
+    parts = values["other_compare"].split(" and ")
+    assert len(parts) == 2 and "ROC-AUC" in parts[0] and "outlier-rule TPR" in parts[1]
     # The verdict names its conditions and cites its AUCs with their intervals.
     verdict = values["verdict"]
     assert "detector" in verdict and "2 seeds" in verdict and "5 clients" in verdict
     assert "one poisoned sample in 2" in verdict and "4 attacking client-rounds" in verdict
     assert values["paper_auc_semantic_ci"] in verdict and values["paper_auc_trigger_ci"] in verdict
+    # ... the other side of chapter 4's law too, with both sets' activation scales
+    assert f"{values['paper_auc_other_ci']} against the flat sandals" in verdict
+    assert f"activation scale {values['scale_default']:.2f}" in verdict
+    assert f"activation scale {values['scale_other']:.2f}" in verdict
 
     # The executed notebook reads without the book: captions, DataFrames, the findings table.
     path = tmp_path / "08_detection_defences.ipynb"
@@ -106,9 +123,13 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     notebook = nbformat.read(path, as_version=4)
     assert len(shown(notebook, "image/png")) == 3
     tables = shown(notebook, "text/html")  # the tables render as DataFrames, the long ones whole
-    assert len(tables) == 10 and verdict in tables[-1]
-    assert [t.count("<tr>") for t in tables[:4]] == [1 + 7] * 4  # per attack: the index name's row, the detectors
-    assert tables[6].count("<tr>") == 1 + 4 * 4  # the index names' row, then attacks x defences
+    assert len(tables) == 13 and verdict in tables[-1]
+    assert tables[0].count("<tr>") == 1 + 2  # the axis: the index name's row, then the two sets
+    # per attack and the flat sandals: the index name's row, the detectors
+    assert [t.count("<tr>") for t in tables[1:6]] == [1 + 7] * 5
+    # the fixed threshold's TPR: the four attacks, then the two semantic backdoors
+    assert [t.count("<tr>") for t in tables[6:8]] == [1 + 7] * 2
+    assert tables[9].count("<tr>") == 1 + 4 * 4  # the index names' row, then attacks x defences
     assert not unreadable_outputs(path)  # no nan, inf, negative zero or "(s)" in what a reader sees
 
 
