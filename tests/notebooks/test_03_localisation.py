@@ -1,4 +1,5 @@
-"""Chapter 3 with tiny parameters: 4 clients x 64 samples, 2 rounds, one seed plus the trigger contrast."""
+"""Chapter 3 with tiny parameters: 4 clients x 64 samples, 2 rounds, one seed plus the trigger contrast and
+the other side of chapter 4's axis (the flat sandals)."""
 
 import math
 import re
@@ -7,7 +8,7 @@ import nbformat
 import pytest
 
 import flsim
-from flsim import analysis
+from flsim import analysis, notebook, semantic
 from flsim.reference import reference_rounds
 
 from .conftest import assert_reads_well, unreadable_outputs
@@ -38,11 +39,37 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     assert (values["bias_top_rounds"] == "none") == (values["bias_top_count"] == 0)
     assert 1 <= values["bias_median_rank"] <= 4
 
-    # fc2.bias counts by a measure where it is the top tensor and its 95% interval clears no difference.
+    # fc2.bias counts by a measure where it is the top tensor over the seeds and its interval clears no
+    # difference.
     expected = {2: "holds", 1: "holds only in part", 0: "does not hold"}
-    by_auc = values["bias_auc_rank"] == 1 and values["bias_auc_low"] > 0.5
-    by_ratio = values["bias_ratio_rank"] == 1 and values["bias_ratio_low"] > 1
+    by_auc = values["seeds_auc_rank"] == 1 and values["seeds_auc_low"] > 0.5
+    by_ratio = values["seeds_ratio_rank"] == 1 and values["seeds_ratio_low"] > 1
     assert values["verdict"] == expected[by_auc + by_ratio]
+    assert values["bias_best_by"] == (" and ".join(k for k, v in {"AUC": by_auc, "ratio": by_ratio}.items() if v)
+                                      or "neither AUC nor ratio")
+    assert values["seeds_count"] == 1  # seeds=[0]
+    for name in ("seeds_auc_top", "seeds_ratio_top", "seeds_z_top"):
+        assert 0 <= values[name] <= values["seeds_count"], name
+    assert values["seeds_auc_top"] == (values["seeds_auc_rank"] == 1)  # one seed: its rank is the mean's
+
+    # The other side of chapter 4's axis, from this chapter's own pre-trained model, and the verdict on both.
+    predictors = semantic.named_set_predictors(
+        flsim.Config(num_clients=4, samples_per_client=64, eval_samples=200, server_share=0.05, seed=0,
+                     device="cpu"), ["striped_tshirts", "flat_sandals"])
+    assert values["default_scale"] == pytest.approx(predictors.activation_scale["striped_tshirts"])
+    assert values["other_scale_text"] == f"{predictors.activation_scale['flat_sandals']:.2f}"
+    assert values["default_set_name"] == "striped T-shirts (the default)"
+    assert values["other_set_name"] == "flat sandals" and values["other_verdict"] in expected.values()
+    low = predictors.activation_scale.idxmin().replace("tshirts", "T-shirts").replace("_", " ")
+    assert values["law_prediction"].startswith(f"The law therefore predicts that fc2.bias leads for the {low}")
+    assert values["verdict_text"] == values["other_side"]
+    assert values["verdict_text"].startswith(f"The paper's claim {values['verdict']} for the striped T-shirts "
+                                             f"(fc2.bias the top tensor, clear of no difference, by "
+                                             f"{values['bias_best_by']}: ROC-AUC ")
+    assert f"; it {values['other_verdict']} for the flat sandals (" in values["verdict_text"]
+    assert values["verdict_text"].endswith(("as the law predicts", "not as the law predicts",
+                                            "no difference that the law's prediction could be read from"))
+    assert not notebook.uncertain_claims(values["verdict_text"])  # every decimal with its interval
     for name in ("bias_auc_text", "best_auc_text", "bias_ratio_text", "top_ratio_text", "target_z_text",
                  "target_round_z_text", "main_accuracy_text"):  # every compared number with its interval
         assert re.fullmatch(r"[+-]?[\d.]+%? \[[+-]?[\d.]+%?, [+-]?[\d.]+%?\]", values[name]), name
@@ -83,7 +110,7 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     assert values["backdoor_held"] == ("the backdoor took hold" if held else "the backdoor has not taken hold")
     assert values["auc_two_se"] == pytest.approx(2 * values["bias_auc_se"])
     assert values["seed_note"].startswith("With one seed")  # seeds=[0]
-    assert values["contrast_note"].startswith("With the trigger backdoor the attacker deviates more than")
+    assert values["contrast_note"].startswith("With the trigger backdoor (1 seed) the attacker deviates more than")
     assert values["spread"].startswith(("about the honest", "well beyond"))
     assert "singled out" in values["singled_out"]
     assert values["bias_best_by"] in ("AUC and ratio", "AUC", "ratio", "neither AUC nor ratio")
@@ -93,11 +120,12 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     assert (values["deeper_tensors"], values["deeper_buffers"]) == (47, 18)
     stays = values["deeper_verdict"] == "stays in the output bias"
     assert stays or values["deeper_verdict"] == "does not stay in the output bias"
-    assert values["deeper_finding"].startswith("in resnet8, fc.bias ranks ")
+    assert values["deeper_finding"].startswith("in resnet8's first seed, fc.bias ranks ")
     z_rank = int(values["deeper_finding"].split(" and ")[1].split(" by the attacker")[0])
     assert stays == (z_rank == 1)  # the verdict follows the rank it states
-    # Its caveat: one seed and its test accuracy (with interval) beside the CNN's, in the finding and the verdict.
-    assert "one seed" in values["deeper_finding"] and "one seed" in values["deeper_sentence"]
+    # Its caveat: its seeds and its test accuracy (with interval) beside the CNN's, in the finding and the verdict.
+    assert values["deeper_seeds"] == 1 and values["deeper_z_top"] == (z_rank == 1)
+    assert "first seed" in values["deeper_finding"] and "resnet8, 1 seed," in values["deeper_sentence"]
     assert values["main_accuracy_text"] in values["deeper_sentence"]
     far = "says little about a trained deep network" in values["deeper_sentence"]
     deep_accuracy = float(values["deeper_sentence"].split("test accuracy ")[1].split("%")[0]) / 100
@@ -114,6 +142,8 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     # The cross-run and rank tables show the columns the text is about (notebook.table checks the width).
     outputs = [str(c.get("outputs", "")) for c in executed.cells if c.cell_type == "code"]
     assert any("fc2.bias AUC" in o and "best by ratio" in o for o in outputs)
+    sides = next(o for o in outputs if "activation scale" in o and "seeds: top by robust z" in o)
+    assert "striped T-shirts" in sides and "flat sandals" in sides
     ranks = next(o for c, o in zip([c for c in executed.cells if c.cell_type == "code"], outputs)
                  if "attacker_ranks(" in c.source)
     tensors = [f"{layer}.{kind}" for layer in ("conv1", "conv2", "fc1", "fc2") for kind in ("weight", "bias")]
