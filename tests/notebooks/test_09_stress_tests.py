@@ -1,5 +1,5 @@
 """Chapter 9 with tiny parameters: 5 clients x 60 samples, 2 rounds (3 for the schedules), two defences,
-one alpha, the non-IID and adaptive runs on two seeds."""
+one alpha, the non-IID and adaptive runs on two seeds, the verdict's attacker also on the flat sandals."""
 
 import re
 
@@ -18,8 +18,11 @@ TINY = dict(num_clients=5, samples_per_client=60, num_rounds=2, eval_samples=100
 
 def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     values = run_chapter("09_stress_tests", **TINY)
-    # schedules, constrained defences (FedAvg on both seeds), adaptive (two on both seeds), one alpha
-    assert values["num_runs"] == 3 + (2 + 1) + (2 + 1 + 2 + 1 + 1) + 2
+    # schedules, constrained defences (FedAvg on both seeds), adaptive (two on both seeds), one alpha,
+    # the flat sandals' replacement attacker, plain and adaptive, on both seeds
+    assert values["num_runs"] == 3 + (2 + 1) + (2 + 1 + 2 + 1 + 1) + 2 + 2 * 2
+    # on the first seed only: the schedules, the other defence, the clean output layer twice, the filter
+    assert values["first_seed_runs"] == 3 + 1 + 2 + 1 and values["first_seed_seconds"] > 0
     assert values["num_seeds"] == 2 and values["num_seeds_text"] == "2 seeds"
     assert values["bound"] > 0 and values["norm_bound_factor"] == 1.0
     assert values["attack_round"] == 2 and values["schedule_rounds_text"] == "3 rounds"
@@ -59,10 +62,25 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     # The peak given up over 2 seeds: a mean with its interval, in points.
     loss, lo, hi = interval(values["repl_bias_loss_ci"])
     assert lo <= loss <= hi and loss == pytest.approx(values["repl_bias_loss"], abs=0.6)
+    # Both semantic backdoors on chapter 4's axis, read from this chapter's pre-trained model.
+    assert values["default_set_name"] == "striped T-shirts" and values["other_set_name"] == "flat sandals"
+    assert values["scale_default"] > 0 and values["scale_other"] > 0
+    assert f"{values['scale_other']:.2f}" in values["other_side_text"]
+    assert "law expects" in values["axis_note"]
+    # The verdict's attacker on the flat sandals: the statistic's AUC and the peak given up, with intervals.
+    assert_interval(values["other_bias_auc_ci"], values["other_bias_auc"])
+    loss, lo, hi = interval(values["other_bias_loss_ci"])
+    assert lo <= loss <= hi and loss == pytest.approx(values["other_bias_loss"], abs=0.6)
+    assert isinstance(values["other_flips"], bool)
+    assert ("flips" in values["other_state"]) == values["other_flips"]
     # The verdict names its conditions and cites its numbers with their intervals.
     verdict = values["verdict"]
     assert values["adaptive_verdict"] in verdict and values["repl_bias_paper_auc_ci"] in verdict
     assert values["repl_bias_loss_ci"] in verdict
+    # ... and the other side of chapter 4's law, naming its measure
+    assert "on the other side of chapter 4's law, the flat sandals" in verdict
+    assert values["other_state"] in verdict and values["other_bias_loss_ci"] in verdict
+    assert f"ROC-AUC on it is {values['other_bias_auc_ci']}" in verdict
     assert "scaled by 10" in verdict and "one poisoned sample in 2" in verdict and "5 clients" in verdict
     assert "2 seeds (4 attacking client-rounds)" in verdict
     for name in ("persist_note", "norm_note", "verdict"):
@@ -74,7 +92,8 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     notebook = nbformat.read(path, as_version=4)
     assert len(shown(notebook, "image/png")) == 3
     tables = shown(notebook, "text/html")  # the tables render as DataFrames
-    assert len(tables) == 7 and verdict in tables[-1]
+    assert len(tables) == 8 and verdict in tables[-1]
+    assert tables[0].count("<tr>") == 1 + 2  # the axis: the index name's row, then the two sets
     assert values["shot_half_life"] in tables[-1]
     assert not unreadable_outputs(path)  # no nan, inf, negative zero or "(s)" in what a reader sees
 
