@@ -79,6 +79,12 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
         assert_interval(values[f"paper_fpr_{attack}_ci"])
         assert values[f"best_auc_{attack}"] >= values[f"paper_auc_{attack}"]
     assert 0 <= values["paper_best_count"] <= 4 and 0 <= values["paper_first_round_seeds"] <= 2
+    # seed by seed: the seeds in which the output-bias statistic has the highest AUC, per attack
+    tops = re.findall(r"(\d+) of (\d+) \(([^)]*)\)", values["paper_top_seeds_text"])
+    assert [t[2] for t in tops] == ["semantic", "trigger", "replacement", "DBA", "flat sandals"]
+    assert all(int(k) <= int(n) == 2 for k, n, _ in tops)
+    assert [int(k) for k, _, _ in tops] == [values[f"paper_top_seeds_{a}"]
+                                            for a in ("semantic", "trigger", "replacement", "dba", "other")]
     assert 0 <= values["paper_clean_fpr"] <= values["max_clean_fpr"] <= 1
     assert_interval(values["paper_clean_fpr_ci"], values["paper_clean_fpr"])
     assert_interval(values["max_clean_fpr_ci"], values["max_clean_fpr"])
