@@ -64,8 +64,9 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     assert values["law_prediction"].startswith(f"The law therefore predicts that fc2.bias leads for the {low}")
     assert values["verdict_text"] == values["other_side"]
     assert values["verdict_text"].startswith(f"The paper's claim {values['verdict']} for the striped T-shirts "
-                                             f"(fc2.bias the top tensor, clear of no difference, by "
-                                             f"{values['bias_best_by']}: ROC-AUC ")
+                                             f"(measures by which fc2.bias is the top tensor with an "
+                                             f"interval clear of no difference: {values['bias_best_by']}; "
+                                             "ROC-AUC ")
     assert f"; it {values['other_verdict']} for the flat sandals (" in values["verdict_text"]
     assert values["verdict_text"].endswith(("as the law predicts", "not as the law predicts",
                                             "no difference that the law's prediction could be read from"))
