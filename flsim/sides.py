@@ -1,0 +1,167 @@
+"""The other side of chapter 4's axis: a chapter's default backdoor and another named semantic set,
+compared at one point of the chapter's sweep (chapters 5 and 6).
+
+Chapter 4's law: the smaller a backdoor's activation scale, the more the output bias leads the other
+tensors. A chapter that sweeps one setting with its default backdoor runs one more named set at one
+point of the sweep, on the same seeds. :func:`compare_sides` says where the two sit on the law's
+axis, how the output bias fares for each under the chapter's measures (ROC-AUC and the
+malicious/benign ratio, each with its rank among the tensors and the seeds in which it leads), and
+whether the verdict flips with the backdoor: as a table and as the values a chapter glues.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from . import analysis, semantic
+from .analysis import interval_text
+from .sweep import sweep
+
+LEFT_OUT = "this run left out the other side of chapter 4's law (other_semantic_set is empty)"
+
+
+def set_words(name: str) -> str:
+    """A named semantic set as a sentence says it: ``"striped_tshirts"`` -> "striped T-shirts"."""
+    return name.replace("_", " ").replace("tshirts", "T-shirts")
+
+
+@dataclass
+class Sides:
+    """What :func:`compare_sides` found at one point of a chapter's sweep.
+
+    ``table``: one column per set (in its words), the rows the chapters show, the index named by the
+    point. ``values``: the chapter's glue names and their values. ``evidence``: per set (rows, the
+    default first), :func:`flsim.analysis.sweep_evidence`'s columns for the output bias, with
+    auc_seeds and ratio_seeds, the seeds in which it has the largest AUC / ratio of its run (a tie
+    counts for each). ``names``: each set's words. ``standings``: per set, the output bias's AUC and
+    ratio in words, with their ranks and seeds on top (for a chapter's summary).
+    """
+
+    table: pd.DataFrame
+    values: dict
+    evidence: pd.DataFrame
+    names: dict[str, str]
+    standings: dict[str, str]
+
+
+def _standing(row, layer_count: int, seed_count: int, ratio: bool = True) -> str:
+    text = (f"its AUC {interval_text(row.auc, row.lo, row.hi)}, rank {row.auc_rank} of "
+            f"{layer_count} tensors, the largest in {row.auc_seeds} of {seed_count} seeds")
+    if ratio:
+        text += (f"; its ratio {interval_text(row.ratio, row.ratio_lo, row.ratio_hi)}, rank "
+                 f"{row.ratio_rank}, the largest in {row.ratio_seeds} of {seed_count} seeds")
+    return text
+
+
+def _leads(row, tensor: str) -> str:
+    if row.auc_rank > 1:
+        return f"is not the best tensor by ROC-AUC, {row.best} is"
+    shared = [layer for layer in row.best.split(" and ") if layer != tensor]
+    return ("is the best tensor by ROC-AUC"
+            + (f", tied with {' and '.join(shared)}" if shared else "")
+            + (", clear of chance" if row.clear else ", but with an interval that reaches chance"))
+
+
+def compare_sides(point_base, default_set: str, other_set: str, *, seeds, swept, num_samples: int,
+                  point: str) -> Sides:
+    """The output bias for ``default_set`` and ``other_set`` (named semantic sets; ``""`` leaves the
+    other side out) at one point of a chapter's sweep (chapters 5 and 6).
+
+    ``point_base``: the chapter's config at that point, ``point`` its words (e.g. "m = 1"). Each set
+    runs on ``seeds`` through :func:`flsim.sweep`; ``swept``, the sweep's configs, tells which runs
+    are new (the default set's are the sweep's own where it swept the point). The activation scales
+    are read from ``point_base``'s pre-trained model before any attack
+    (:func:`flsim.semantic.named_set_predictors`); the backdoor accuracy (mean of the last three
+    rounds [lowest, highest seed]) counts ``num_samples`` training images per client. The verdict's
+    measure is ROC-AUC: it flips when the output bias is the best tensor, clear of chance, for one
+    set and not the other.
+    """
+    sets = [default_set] + ([other_set] if other_set else [])
+    names = {name: set_words(name) for name in sets}
+    scales = semantic.named_set_predictors(point_base, sets).activation_scale
+    configs = [point_base.replace(semantic_set=name, seed=seed) for name in sets for seed in seeds]
+    runs = sweep(configs)
+    tensor = runs[0].output_bias_tensor
+    summary = analysis.sweep_summary(runs, by="semantic_set")
+    evidence = analysis.sweep_evidence(analysis.sweep_auc(runs, summary, "semantic_set"),
+                                       analysis.sweep_ratio(runs, "semantic_set"), tensor)
+    evidence = evidence.loc[sets].copy()
+    firsts = summary.groupby("run")[["auc", "ratio"]].rank(ascending=False, method="min") == 1
+    own_firsts = firsts[summary.layer == tensor].groupby(summary.semantic_set)
+    evidence["auc_seeds"], evidence["ratio_seeds"] = own_firsts.auc.sum(), own_firsts.ratio.sum()
+    per_run = analysis.sweep_runs(runs, "semantic_set", num_samples=num_samples)
+    accuracy = analysis.seed_spread(per_run, "semantic_set", "backdoor_accuracy_last")
+    layer_count, seed_count = summary.layer.nunique(), len(seeds)
+
+    def standing(name, ratio=True):
+        return _standing(evidence.loc[name], layer_count, seed_count, ratio)
+
+    def leads(name):
+        return _leads(evidence.loc[name], tensor)
+
+    def accuracy_text(name):
+        return interval_text(*accuracy.loc[name, ["mean", "lo", "hi"]], ".0%")
+
+    other_keys = {c.key() for c in configs} - {c.key() for c in swept}
+    in_sweep = len(other_keys) == seed_count * (len(sets) - 1)  # the default set's: the sweep's own
+    values = dict(
+        scale_default=float(scales[default_set]), num_other_runs=len(other_keys),
+        scales_text=" and ".join(f"{scales[name]:.2f} for the {names[name]}" for name in sets),
+        other_pool_note="the default backdoor's runs there are the sweep's own" if in_sweep
+        else "the default backdoor's runs there are new too")
+    if other_set:
+        other = other_set
+        small, large = sorted(sets, key=scales.get)
+        ranks = evidence.auc_rank
+        law = ("as chapter 4's law predicts" if ranks[small] < ranks[large] else
+               "against chapter 4's law" if ranks[small] > ranks[large] else
+               f"the same AUC rank for both, where chapter 4's law predicts a better one for the "
+               f"{names[small]}")
+        won = {name: bool(ranks[name] == 1 and evidence.clear[name]) for name in sets}
+        opening = ("the verdict flips with the backdoor" if won[default_set] != won[other] else
+                   "the other side of chapter 4's law leaves the verdict as it is")
+
+        def clause_with(ratio):
+            return (f"{opening}: at {point}, for the {names[default_set]} {tensor} "
+                    f"{leads(default_set)} ({standing(default_set, ratio)}), for the "
+                    f"{names[other]} it {leads(other)} ({standing(other, ratio)}), {law}")
+
+        clause, note = clause_with(False), clause_with(True)  # the verdict's measure: ROC-AUC
+        values.update(
+            scale_other=float(scales[other]),
+            law_prediction=f"the law predicts that {tensor} leads more for the {names[small]}, "
+                           f"whose activations are the smaller, than for the {names[large]}",
+            other_clause=clause, other_side=f"the {names[other]} at {point}",
+            other_runs_text=f"At {point} the {names[other]}, the other side of chapter 4's law, "
+                            f"run on the same seeds as well ({len(other_keys)} "
+                            f"run{'s' * (len(other_keys) != 1)} more)",
+            other_note=f"{note[0].upper()}{note[1:]}. The backdoor accuracy there (mean of "
+                       f"the last three rounds [lowest, highest seed]): "
+                       f"{accuracy_text(default_set)} for the {names[default_set]}, "
+                       f"{accuracy_text(other)} for the {names[other]}.",
+            bias_auc_default=interval_text(*evidence.loc[default_set, ["auc", "lo", "hi"]]),
+            bias_auc_other=interval_text(*evidence.loc[other, ["auc", "lo", "hi"]]),
+            bias_rank_default=int(ranks[default_set]), bias_rank_other=int(ranks[other]),
+            auc_seeds_default=int(evidence.auc_seeds[default_set]),
+            auc_seeds_other=int(evidence.auc_seeds[other]))
+    else:
+        values.update(other_clause=LEFT_OUT, other_side="none",
+                      law_prediction="this run has no other side",
+                      other_runs_text=f"{LEFT_OUT[0].upper()}{LEFT_OUT[1:]}",
+                      other_note=f"At {point}, for the {names[default_set]} {tensor} "
+                                 f"{leads(default_set)} ({standing(default_set)}); {LEFT_OUT}.")
+    table = pd.DataFrame({names[name]: {
+        "activation scale": f"{scales[name]:.2f}",
+        f"{tensor} AUC [2 SE]": interval_text(r.auc, r.lo, r.hi),
+        f"AUC rank (of {layer_count})": r.auc_rank,
+        "seeds with the largest AUC": f"{r.auc_seeds} of {seed_count}",
+        f"{tensor} ratio [95% CI]": interval_text(r.ratio, r.ratio_lo, r.ratio_hi),
+        f"ratio rank (of {layer_count})": r.ratio_rank,
+        "seeds with the largest ratio": f"{r.ratio_seeds} of {seed_count}",
+        "best tensor by AUC": r.best,
+        "backdoor accuracy [seeds]": accuracy_text(name),
+    } for name, r in evidence.iterrows()}).rename_axis(point)
+    return Sides(table=table, values=values, evidence=evidence, names=names,
+                 standings={name: standing(name) for name in sets})

@@ -1,0 +1,110 @@
+"""flsim.sides: the default backdoor and the other side of chapter 4's axis at one point (chapters 5, 6)."""
+
+import re
+
+import pytest
+
+import flsim
+from flsim import pretraining
+from flsim.attacks import semantic_set_name
+from flsim.sides import LEFT_OUT, compare_sides, set_words
+
+SEEDS = [0, 1]
+POINT = "m = 1"
+ROWS = ["activation scale", "fc2.bias AUC [2 SE]", "AUC rank (of 8)", "seeds with the largest AUC",
+        "fc2.bias ratio [95% CI]", "ratio rank (of 8)", "seeds with the largest ratio",
+        "best tensor by AUC", "backdoor accuracy [seeds]"]
+INTERVAL = r"-?\d+\.\d+ \[-?\d+\.\d+, -?\d+\.\d+\]"
+
+
+@pytest.fixture(scope="module")
+def found(tmp_path_factory):
+    """Both sides and the default alone, at one tiny point, in a cache of their own (4 runs)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLSIM_CACHE", str(tmp_path_factory.mktemp("cache")))
+        pretraining.forget()
+        base = flsim.Config(num_clients=4, samples_per_client=60, num_rounds=2, eval_samples=100,
+                            server_share=0.05)
+        default = semantic_set_name(base.dataset, base.semantic_set)
+        swept = [base.replace(semantic_set=default, seed=seed) for seed in SEEDS]  # the sweep's own
+
+        def compare(other, swept):
+            return compare_sides(base, default, other, seeds=SEEDS, swept=swept, num_samples=60,
+                                 point=POINT)
+
+        yield default, compare("flat_sandals", swept), compare("", swept), compare("flat_sandals", [])
+        pretraining.forget()
+
+
+def test_the_table_has_a_column_per_set_and_the_rows_the_chapters_show(found):
+    default, both, alone, _ = found
+    assert default == "striped_tshirts" and set_words(default) == "striped T-shirts"
+    assert list(both.table.columns) == ["striped T-shirts", "flat sandals"]
+    assert list(alone.table.columns) == ["striped T-shirts"]
+    for sides in (both, alone):
+        assert list(sides.table.index) == ROWS and sides.table.index.name == POINT
+    column = both.table["flat sandals"]
+    assert re.fullmatch(INTERVAL, column["fc2.bias AUC [2 SE]"])
+    assert re.fullmatch(r"\d of 2", column["seeds with the largest AUC"])
+    assert re.fullmatch(r"\d+% \[\d+%, \d+%\]", column["backdoor accuracy [seeds]"])
+    # the default's column does not depend on whether the other side ran
+    assert list(alone.table["striped T-shirts"]) == list(both.table["striped T-shirts"])
+
+
+def test_the_values_agree_with_the_table_and_the_runs(found):
+    _, both, _, unswept = found
+    values, table, evidence = both.values, both.table, both.evidence
+    assert values["num_other_runs"] == len(SEEDS)  # the sandals' runs; the T-shirts' are the sweep's
+    assert values["other_pool_note"] == "the default backdoor's runs there are the sweep's own"
+    assert unswept.values["num_other_runs"] == 2 * len(SEEDS)
+    assert unswept.values["other_pool_note"] == "the default backdoor's runs there are new too"
+    for side, name in (("default", "striped T-shirts"), ("other", "flat sandals")):
+        assert 1 <= values[f"bias_rank_{side}"] <= 8 and 0 <= values[f"auc_seeds_{side}"] <= len(SEEDS)
+        assert table.loc["AUC rank (of 8)", name] == values[f"bias_rank_{side}"]
+        assert table.loc["fc2.bias AUC [2 SE]", name] == values[f"bias_auc_{side}"]
+        assert table.loc["seeds with the largest AUC", name] == f"{values[f'auc_seeds_{side}']} of 2"
+        assert table.loc["activation scale", name] == f"{values[f'scale_{side}']:.2f}"
+    assert values["scales_text"] == (f"{values['scale_default']:.2f} for the striped T-shirts and "
+                                     f"{values['scale_other']:.2f} for the flat sandals")
+    assert values["other_side"] == f"the flat sandals at {POINT}"
+    assert values["other_runs_text"].endswith(f"({len(SEEDS)} runs more)")
+    assert list(evidence.index) == ["striped_tshirts", "flat_sandals"]
+    assert both.names == {"striped_tshirts": "striped T-shirts", "flat_sandals": "flat sandals"}
+    assert set(both.standings) == {"striped_tshirts", "flat_sandals"}
+    assert all("its ratio " in text for text in both.standings.values())
+
+
+def test_the_clause_flips_exactly_when_one_side_wins_by_auc(found):
+    default, both, _, _ = found
+    table, evidence, clause = both.table, both.evidence, both.values["other_clause"]
+    # a side wins when fc2.bias ranks first by AUC (the table's row) and is clear of chance
+    won = {name: table.loc["AUC rank (of 8)", both.names[name]] == 1 and bool(evidence.clear[name])
+           for name in (default, "flat_sandals")}
+    flips = clause.startswith("the verdict flips with the backdoor: ")
+    assert flips == (won[default] != won["flat_sandals"])
+    assert flips or clause.startswith("the other side of chapter 4's law leaves the verdict as it is: ")
+    assert f"at {POINT}, for the striped T-shirts fc2.bias " in clause and "its ratio" not in clause
+    # the note says the same with the ratio too, then the backdoor accuracy
+    opening = clause.split(" (its AUC ")[0]
+    note = both.values["other_note"]
+    assert note.startswith(opening[0].upper() + opening[1:]) and "its ratio " in note
+    accuracy = both.table.loc["backdoor accuracy [seeds]", "flat sandals"]
+    assert note.endswith(f"{accuracy} for the flat sandals.")
+    ranks = evidence.auc_rank
+    scales = {default: both.values["scale_default"], "flat_sandals": both.values["scale_other"]}
+    small, large = sorted(scales, key=scales.get)
+    law = ("as chapter 4's law predicts" if ranks[small] < ranks[large] else
+           "against chapter 4's law" if ranks[small] > ranks[large] else "the same AUC rank for both")
+    assert law in clause
+
+
+def test_an_empty_other_set_is_left_out_in_words(found):
+    _, _, alone, _ = found
+    values = alone.values
+    assert values["other_clause"] == LEFT_OUT and "other_semantic_set is empty" in LEFT_OUT
+    assert values["other_side"] == "none" and values["law_prediction"] == "this run has no other side"
+    assert values["other_runs_text"] == LEFT_OUT[0].upper() + LEFT_OUT[1:]
+    assert values["other_note"].startswith(f"At {POINT}, for the striped T-shirts fc2.bias ")
+    assert values["other_note"].endswith(f"; {LEFT_OUT}.")
+    assert values["num_other_runs"] == 0 and "scale_other" not in values
+    assert values["scales_text"] == f"{values['scale_default']:.2f} for the striped T-shirts"
