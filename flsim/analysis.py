@@ -771,13 +771,16 @@ def exponent_text(row: pd.Series) -> str:
     return interval_text(row.k, row.lo, row.hi)
 
 
-def sweep_evidence(auc: pd.DataFrame, ratio: pd.DataFrame, tensor: str) -> pd.DataFrame:
+def sweep_evidence(auc: pd.DataFrame, ratio: pd.DataFrame, tensor: str,
+                   summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per swept value (rows): the case for ``tensor`` (chapters 5-7), from :func:`sweep_auc` and
     :func:`sweep_ratio`. Columns: its auc, lo, hi and clear; auc_rank, its rank among the tensors by
     mean AUC (1 = the largest, ties sharing it); ratio, ratio_lo, ratio_hi and ratio_rank likewise, and
     ratio_clear, whether ratio_lo is above 1 (the attackers' deviation larger than the honest one); and
     best, the tensor(s) of AUC rank 1 (joined by " and "), with best_auc, best_lo and best_hi (of the
-    first of them)."""
+    first of them). With the sweep's ``summary`` (:func:`sweep_summary`, swept by the same field), also
+    seeds (the runs at that value) and auc_seeds and ratio_seeds: in how many of them ``tensor`` is the
+    top tensor of its run by that measure (a tie counts for each)."""
     auc_ranks = auc.auc.unstack(sort=False).rank(axis=1, ascending=False, method="min")
     ratio_ranks = ratio.ratio.unstack(sort=False).rank(axis=1, ascending=False, method="min")
     rows = []
@@ -790,7 +793,14 @@ def sweep_evidence(auc: pd.DataFrame, ratio: pd.DataFrame, tensor: str) -> pd.Da
                      "ratio_rank": int(ratio_ranks.loc[value, tensor]), "ratio_clear": bool(spread.lo > 1),
                      "best": " and ".join(best),
                      "best_auc": top.auc, "best_lo": top.lo, "best_hi": top.hi})
-    return pd.DataFrame(rows).set_index("value").rename_axis(auc.index.names[0])
+    evidence = pd.DataFrame(rows).set_index("value").rename_axis(auc.index.names[0])
+    if summary is not None:
+        attacked = summary.dropna(subset=["auc"])
+        tops = attacked.groupby("run")[["auc", "ratio"]].rank(ascending=False, method="min") == 1
+        own = tops[attacked.layer == tensor].groupby(attacked[evidence.index.name])
+        evidence["seeds"] = own.size()
+        evidence["auc_seeds"], evidence["ratio_seeds"] = own.auc.sum(), own.ratio.sum()
+    return evidence
 
 
 def localisation_claim(evidence: pd.DataFrame, tensor: str, setting: str, name: str) -> str:
@@ -798,10 +808,12 @@ def localisation_claim(evidence: pd.DataFrame, tensor: str, setting: str, name: 
     it holds across ``setting`` (e.g. "the numbers of attackers") when ``tensor`` is the best tensor by
     AUC and clear of chance at every swept value, only in part at some, and does not at none. A value at
     which it is the best but its interval reaches chance supports nothing, and is named as such, with
-    its interval, and a win shared with other tensors names them; ``name`` labels a value ("m" gives
-    "m = 4")."""
+    its interval (and, where ``evidence`` counts them, the seeds in which it is the top tensor), and a
+    win shared with other tensors names them; ``name`` labels a value ("m" gives "m = 4")."""
     def at(rows):
-        return ", ".join(f"{name} = {value:g} (AUC {interval_text(row.auc, row.lo, row.hi)})"
+        return ", ".join(f"{name} = {value:g} (AUC {interval_text(row.auc, row.lo, row.hi)}"
+                         + (f", the top tensor in {row.auc_seeds:.0f} of {row.seeds:.0f} seeds"
+                            if "seeds" in row.index else "") + ")"
                          for value, row in rows.iterrows())
 
     wins = evidence[evidence.auc_rank == 1]
@@ -850,13 +862,18 @@ def tensor_table(auc: pd.DataFrame, ratio: pd.DataFrame, tensor: str, label: str
 def evidence_table(evidence: pd.DataFrame, tensor: str, label: str) -> pd.DataFrame:
     """:func:`sweep_evidence` as chapters 5-7 show it: per swept value (index ``label``), ``tensor``'s AUC
     and ratio with their intervals and their ranks among the tensors (the tensors that tie at the top
-    can be many: :func:`tensor_table` beside it shows them)."""
-    return pd.DataFrame({
+    can be many: :func:`tensor_table` beside it shows them), and where ``evidence`` counts them, the
+    seeds in which it tops its run by each ("AUC / ratio of seeds")."""
+    columns = {
         f"{tensor} AUC": [interval_text(r.auc, r.lo, r.hi) for r in evidence.itertuples()],
         "AUC rank": evidence.auc_rank,
         f"{tensor} ratio": [interval_text(r.ratio, r.ratio_lo, r.ratio_hi) for r in evidence.itertuples()],
         "ratio rank": evidence.ratio_rank,
-    }, index=evidence.index).rename_axis(label)
+    }
+    if "seeds" in evidence:
+        columns["top in seeds"] = [f"{r.auc_seeds:.0f} / {r.ratio_seeds:.0f} of {r.seeds:.0f}"
+                                  for r in evidence.itertuples()]
+    return pd.DataFrame(columns, index=evidence.index).rename_axis(label)
 
 
 def shift_table(shift: pd.DataFrame, label: str, spec: str = ".5f") -> pd.DataFrame:

@@ -86,11 +86,8 @@ def compare_sides(point_base, default_set: str, other_set: str, *, seeds, swept,
     tensor = runs[0].output_bias_tensor
     summary = analysis.sweep_summary(runs, by="semantic_set")
     evidence = analysis.sweep_evidence(analysis.sweep_auc(runs, summary, "semantic_set"),
-                                       analysis.sweep_ratio(runs, "semantic_set"), tensor)
-    evidence = evidence.loc[sets].copy()
-    firsts = summary.groupby("run")[["auc", "ratio"]].rank(ascending=False, method="min") == 1
-    own_firsts = firsts[summary.layer == tensor].groupby(summary.semantic_set)
-    evidence["auc_seeds"], evidence["ratio_seeds"] = own_firsts.auc.sum(), own_firsts.ratio.sum()
+                                       analysis.sweep_ratio(runs, "semantic_set"), tensor,
+                                       summary).loc[sets]
     per_run = analysis.sweep_runs(runs, "semantic_set", num_samples=num_samples)
     accuracy = analysis.seed_spread(per_run, "semantic_set", "backdoor_accuracy_last")
     layer_count, seed_count = summary.layer.nunique(), len(seeds)

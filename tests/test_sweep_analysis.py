@@ -274,6 +274,30 @@ def test_sweep_evidence_and_the_verdict_words(noisy):
     notebook.summary({"runs": 6}, claim)  # every number it cites carries its interval
 
 
+def test_sweep_evidence_counts_the_seeds_in_which_the_tensor_tops_its_run(noisy):
+    summary = analysis.sweep_summary(noisy, by="num_malicious")
+    auc, ratio = analysis.sweep_auc(noisy, summary, "num_malicious"), analysis.sweep_ratio(noisy, "num_malicious")
+    counted = analysis.sweep_evidence(auc, ratio, "fc1.weight", summary)
+    # per run, fc1.weight tops its run where its AUC / ratio is at least fc2.bias's (a tie counts)
+    runs = summary.dropna(subset=["auc"]).pivot(index="run", columns="layer", values=["auc", "ratio"])
+    value = summary.groupby("run").num_malicious.first().loc[runs.index]
+    for measure in ("auc", "ratio"):
+        tops = (runs[measure]["fc1.weight"] >= runs[measure]["fc2.bias"]).groupby(value).sum()
+        assert counted[f"{measure}_seeds"].tolist() == tops.tolist()
+    assert counted.seeds.tolist() == [3, 3] and counted.ratio_seeds.tolist() == [0, 0]
+    partly = counted.assign(auc_rank=1, clear=[True, False], best="fc1.weight")
+    claim = analysis.localisation_claim(partly, "fc1.weight", "the numbers of attackers", "m")
+    assert f"only at m = 1 (AUC {analysis.interval_text(*counted.loc[1, ['auc', 'lo', 'hi']])}, the top " \
+           f"tensor in {counted.auc_seeds[1]} of 3 seeds)" in claim
+    shown = analysis.evidence_table(counted, "fc1.weight", "m")
+    assert shown["top in seeds"].tolist() == [
+        f"{a} / 0 of 3" for a in counted.auc_seeds]
+    notebook.table(shown)  # fits the page
+    plain = analysis.sweep_evidence(auc, ratio, "fc1.weight")
+    assert "seeds" not in plain and "seeds)" not in analysis.localisation_claim(
+        plain.assign(auc_rank=1, clear=[True, False]), "fc1.weight", "the rates", "r")
+
+
 def test_sweep_tables_fit_the_page_with_the_output_bias_first(noisy):
     summary = analysis.sweep_summary(noisy, by="num_malicious")
     per_run = analysis.sweep_runs(noisy, by="num_malicious")

@@ -49,7 +49,9 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     assert rule[0][1:3] == ["poisoned each", "in total"] and rule[2][:3] == ["2", "4", "8"]
     assert per_run[0][2:4] == ["fc2.bias AUC", "fc2.bias ratio"] and per_run[1][:2] == ["m", "seed"]
     assert per_run[2][:4] == ["0", "0", "", ""] and float(per_run[3][2]) == pytest.approx(auc, abs=0.005)
-    assert case[0][1:] == ["fc2.bias AUC", "AUC rank", "fc2.bias ratio", "ratio rank"]
+    assert case[0][1:] == ["fc2.bias AUC", "AUC rank", "fc2.bias ratio", "ratio rank", "top in seeds"]
+    seeds = len(TINY["seeds"])  # the seeds in which fc2.bias tops its run, by AUC / ratio
+    assert all(re.fullmatch(rf"[0-{seeds}] / [0-{seeds}] of {seeds}", row[5]) for row in case[2:])
     assert case[2][1] == values["bias_auc_low"] and case[2][3] == values["bias_ratio_low"]
     assert tensors[1][:2] == ["m", "tensor"] and tensors[2][:3] == ["2", "fc2.bias", values["bias_auc_low"]]
     assert len(tensors) == 2 + 8

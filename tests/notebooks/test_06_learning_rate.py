@@ -53,7 +53,9 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     # They fit the page (notebook.table raised otherwise), the output bias first, and show no nan.
     per_run, case, tensors, shift, exponents = html_tables(path)[:5]
     assert per_run[0][2:4] == ["fc2.bias AUC", "fc2.bias ratio"] and per_run[1][:2] == ["η", "seed"]
-    assert case[0][1:] == ["fc2.bias AUC", "AUC rank", "fc2.bias ratio", "ratio rank"]
+    assert case[0][1:] == ["fc2.bias AUC", "AUC rank", "fc2.bias ratio", "ratio rank", "top in seeds"]
+    seeds = len(TINY["seeds"])  # the seeds in which fc2.bias tops its run, by AUC / ratio
+    assert all(re.fullmatch(rf"[0-{seeds}] / [0-{seeds}] of {seeds}", row[5]) for row in case[2:])
     assert tensors[0][2:] == ["AUC", "ratio"] and tensors[2][:2] == ["0.01", "fc2.bias"]
     assert tensors[10][:2] == ["0.05", "fc2.bias"] and len(tensors) == 2 + 2 * 8
     assert shift[0][1:] == ["measured", "predicted", "÷ predicted", "÷ honest sd"]

@@ -57,7 +57,9 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     # fc2.bias first at each rate.
     per_run, case, tensors, shift = html_tables(path)[:4]
     assert per_run[0][2:4] == ["fc2.bias AUC", "fc2.bias ratio"] and per_run[1][:2] == ["r", "seed"]
-    assert case[0][1:] == ["fc2.bias AUC", "AUC rank", "fc2.bias ratio", "ratio rank"]
+    assert case[0][1:] == ["fc2.bias AUC", "AUC rank", "fc2.bias ratio", "ratio rank", "top in seeds"]
+    seeds = len(TINY["seeds"])  # the seeds in which fc2.bias tops its run, by AUC / ratio
+    assert all(re.fullmatch(rf"[0-{seeds}] / [0-{seeds}] of {seeds}", row[5]) for row in case[2:])
     assert tensors[0][2:] == ["AUC", "ratio"] and tensors[1][:2] == ["r", "tensor"]
     assert tensors[2][:2] == ["2", "fc2.bias"] and tensors[10][:2] == ["10", "fc2.bias"]
     assert shift[0][1:] == ["measured", "predicted", "÷ predicted", "÷ honest sd"]
