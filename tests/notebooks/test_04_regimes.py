@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from .conftest import papermill_cli
+
 TINY = dict(num_clients=4, local_training=[[40, 1, 2], [80, 2, 1]], paper_rounds=2,
             paper_samples_per_client=80, server_share=0.02, eval_samples=100,
             law_source_classes=[0, 5], law_seeds=[0, 1], law_training=[40, 1])
@@ -201,3 +203,9 @@ def check_the_strong_attacks(values):
                 f"{values['held_strong_kept_z']} by z." in values["verdict"])
     else:
         assert f"the backdoor takes hold in none of {n} settings." in values["verdict"]
+
+
+def test_an_empty_strong_attacks_stops_before_any_run_with_the_parameter_named(tmp_path):
+    run = papermill_cli("04_regimes", tmp_path, "-y", "strong_attacks: []")
+    assert run.returncode != 0
+    assert "strong_attacks=[]: one or more [r, attack_scale] pairs" in run.stderr + run.stdout
