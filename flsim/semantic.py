@@ -121,6 +121,11 @@ def predictor_table(federation, sets: dict, target_class: int | None = None) -> 
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def set_words(name: str) -> str:
+    """A named semantic set as a sentence says it: ``"striped_tshirts"`` -> "striped T-shirts"."""
+    return name.replace("_", " ").replace("tshirts", "T-shirts")
+
+
 def named_set_predictors(config, names) -> pd.DataFrame:
     """:func:`predictor_table` of the dataset's named semantic sets ``names`` (``Config.semantic_set``
     values), read from the pre-trained global model of ``config``'s federation: where a chapter's

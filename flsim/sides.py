@@ -22,11 +22,6 @@ from .sweep import sweep
 LEFT_OUT = "this run left out the other side of chapter 4's law (other_semantic_set is empty)"
 
 
-def set_words(name: str) -> str:
-    """A named semantic set as a sentence says it: ``"striped_tshirts"`` -> "striped T-shirts"."""
-    return name.replace("_", " ").replace("tshirts", "T-shirts")
-
-
 @dataclass
 class Sides:
     """What :func:`compare_sides` found at one point of a chapter's sweep.
@@ -79,7 +74,7 @@ def compare_sides(point_base, default_set: str, other_set: str, *, seeds, swept,
     set and not the other.
     """
     sets = [default_set] + ([other_set] if other_set else [])
-    names = {name: set_words(name) for name in sets}
+    names = {name: semantic.set_words(name) for name in sets}
     scales = semantic.named_set_predictors(point_base, sets).activation_scale
     configs = [point_base.replace(semantic_set=name, seed=seed) for name in sets for seed in seeds]
     runs = sweep(configs)

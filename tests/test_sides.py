@@ -7,7 +7,8 @@ import pytest
 import flsim
 from flsim import pretraining
 from flsim.attacks import semantic_set_name
-from flsim.sides import LEFT_OUT, compare_sides, set_words
+from flsim.semantic import set_words
+from flsim.sides import LEFT_OUT, compare_sides
 
 SEEDS = [0, 1]
 POINT = "m = 1"
