@@ -1,5 +1,6 @@
 """Chapter 8 with tiny parameters: 5 clients x 60 samples, 2 rounds, four defences (Krum needs 5 clients),
-the detection runs (with the flat sandals, the other side of chapter 4's law) on two seeds."""
+the detection runs (with the flat sandals, the other side of chapter 4's law) and the defence runs on two
+seeds."""
 
 import math
 import re
@@ -12,7 +13,8 @@ from flsim.notebook import ParameterError
 from .conftest import assert_reads_well, parameter_check, unreadable_outputs
 
 TINY = dict(num_clients=5, samples_per_client=60, num_rounds=2, eval_samples=100, server_share=0.05,
-            dba_attackers=2, aggregator_values=["fedavg", "krum", "foolsgold", "bias_filter"], seeds=[0, 1])
+            dba_attackers=2, aggregator_values=["fedavg", "krum", "foolsgold", "bias_filter"], seeds=[0, 1],
+            defence_seeds=2)
 NUMBER = r"(-?[\d.]+)(%?)"
 INTERVAL = re.compile(rf"^{NUMBER} \[{NUMBER}, {NUMBER}\]$")
 
@@ -51,13 +53,15 @@ def counted(text: str) -> tuple[int, int]:
 
 def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     values = run_chapter("08_detection_defences", **TINY)
-    # attacks x defences; then the attack-free and flat-sandals runs on the first seed, and on the
-    # second all six (the four attacks undefended, the attack-free run, the flat sandals)
-    assert values["num_defence_runs"] == 4 * 4 and values["num_detection_runs"] == 2 + 6
-    assert values["num_runs"] == 4 * 4 + 2 + 6 and values["num_seeds"] == 2
+    # attacks x defences x 2 defence seeds; then the attack-free and flat-sandals runs on each seed (the
+    # undefended runs of the four attacks are defence runs too)
+    assert values["num_defence_runs"] == 4 * 4 * 2 and values["num_detection_runs"] == 2 * 2
+    assert values["num_runs"] == 4 * 4 * 2 + 2 * 2 and values["num_seeds"] == 2
     assert values["num_other_runs"] == 2
-    # one seed of the defence table: the defences that the detection runs do not share
-    assert values["defence_seed_runs"] == 4 * 3 and values["defence_seed_seconds"] > 0
+    assert values["defence_seeds"] == 2 and values["defence_seeds_text"] == "2 seeds"
+    # per seed of the defence table, the defences that the detection runs do not share
+    assert values["defence_seed_runs"] == 4 * 3 and values["defence_extra_runs"] == 4 * 3
+    assert values["defence_seconds"] > values["defence_extra_seconds"] > 0
     assert values["num_seeds_text"] == "2 seeds" and values["num_attacks"] == 4
     assert values["compute_seconds"] > 0
     # The counts behind the rates: 2 seeds x 2 rounds, all 5 clients chosen, 1 attacker (DBA: 2).
@@ -92,17 +96,33 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     assert_interval(values["cal_fpr_max_ci"])
     assert 0 <= values["stopped_count"] <= 4
     assert (values["stopped_names"] == "none") == (values["stopped_count"] == 0)
+    if values["stopped_count"]:  # each stopping defence with the seeds in which it halves the peak
+        stopped = values["stopped_names"].split(", ")
+        assert len(stopped) == values["stopped_count"]
+        for i, entry in enumerate(stopped):
+            match = re.fullmatch(r"(\w+) \((\d) of 2( seeds)?\)", entry)
+            assert match and match.group(1) in TINY["aggregator_values"], entry
+            assert bool(match.group(3)) == (i == 0) and int(match.group(2)) <= 2
     assert values["worst_cost_name"] in TINY["aggregator_values"]
-    # The defences' flags on one seed: counts of the client-rounds they summarise.
-    assert counted(values["filter_semantic_flags"])[1] == 2 and counted(values["filter_dba_flags"])[1] == 2 * 2
-    assert counted(values["filter_honest_flags"])[1] == 4 * 2 * 4 - 2  # 4 attacks x 2 rounds x 4; DBA: 3
-    assert counted(values["foolsgold_attacker_flags"])[1] == 3 * 2
-    assert counted(values["foolsgold_honest_flags"])[1] == 3 * 2 * 4
+    cost = re.fullmatch(rf"{NUMBER} \[{NUMBER}, {NUMBER}\]", values["worst_cost_ci"])
+    assert cost, values["worst_cost_ci"]  # points below FedAvg, mean over the 2 seeds [interval]
+    low, mean, high = float(cost.group(3)), float(cost.group(1)), float(cost.group(5))
+    assert low <= mean <= high and mean == pytest.approx(values["worst_cost"], abs=0.06)
+    for attack in ("semantic", "trigger", "replacement", "dba"):  # means over the defence seeds
+        assert_interval(values[f"undefended_peak_{attack}_ci"], values[f"undefended_peak_{attack}"])
+    assert_interval(values["filter_peak_replacement_ci"], values["filter_peak_replacement"])
+    assert_interval(values["foolsgold_peak_semantic_ci"], values["foolsgold_peak_semantic"])
+    # The defences' flags pooled over the 2 defence seeds: counts of the client-rounds they summarise.
+    assert counted(values["filter_semantic_flags"])[1] == 2 * 2
+    assert counted(values["filter_dba_flags"])[1] == 2 * 2 * 2
+    assert counted(values["filter_honest_flags"])[1] == (4 * 2 * 4 - 2) * 2  # 4 attacks x 2 rounds x 4; DBA: 3
+    assert counted(values["foolsgold_attacker_flags"])[1] == 3 * 2 * 2
+    assert counted(values["foolsgold_honest_flags"])[1] == 3 * 2 * 4 * 2
     for name in ("filter_tpr_semantic", "filter_fpr_mean", "filter_peak_replacement", "filter_tpr_dba",
                  "foolsgold_fpr_lone", "foolsgold_tpr_lone", "foolsgold_peak_semantic"):
         assert 0 <= values[name] <= 1, name
     assert math.isfinite(values["foolsgold_cost"])
-    assert values["foolsgold_note"].startswith(("FoolsGold ", "In this seed FoolsGold"))
+    assert values["foolsgold_note"].startswith(("FoolsGold ", "Pooled over these seeds, FoolsGold"))
     assert (values["dba_attackers"], values["dba_dose"]) == (2, 4)  # one sample in m * r
     assert (values["krum_f"], values["multi_krum_kept"], values["num_detectors"]) == (1, 4, 7)
     assert values["krum_assumes"] == "1 attacker"
@@ -131,13 +151,18 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     notebook = nbformat.read(path, as_version=4)
     assert len(shown(notebook, "image/png")) == 3
     tables = shown(notebook, "text/html")  # the tables render as DataFrames, the long ones whole
-    assert len(tables) == 13 and verdict in tables[-1]
+    assert len(tables) == 14 and verdict in tables[-1]
     assert tables[0].count("<tr>") == 1 + 2  # the axis: the index name's row, then the two sets
     # per attack and the flat sandals: the index name's row, the detectors
     assert [t.count("<tr>") for t in tables[1:6]] == [1 + 7] * 5
     # the fixed threshold's TPR: the four attacks, then the two semantic backdoors
     assert [t.count("<tr>") for t in tables[6:8]] == [1 + 7] * 2
-    assert tables[9].count("<tr>") == 1 + 4 * 4  # the index names' row, then attacks x defences
+    # the defence tables, accuracies then flags: the index names' row, then attacks x defences, each
+    # accuracy a mean over the seeds with its interval
+    assert [t.count("<tr>") for t in tables[9:11]] == [1 + 4 * 4] * 2
+    assert tables[9].count("[") >= 4 * 4 * 3
+    assert tables[11].count("<tr>") == 1 + 4  # the undefended peaks, one per attack
+    assert tables[12].count("<tr>") == 1 + 4 and "of 2" in tables[12]  # each defence: seeds it halves
     assert not unreadable_outputs(path)  # no nan, inf, negative zero or "(s)" in what a reader sees
 
 
@@ -150,3 +175,10 @@ def test_a_mistyped_parameter_stops_the_run(parameters, message):
     """The chapter stops at its parameter check, before anything is trained, naming the parameter."""
     error = parameter_check("08_detection_defences", **parameters)
     assert isinstance(error, ParameterError) and message in str(error)
+
+
+@pytest.mark.parametrize("defence_seeds", [0, 6])
+def test_defence_seeds_outside_the_seeds_stop_the_run(defence_seeds):
+    """The defence runs run on the first ``defence_seeds`` of the five seeds: at least one, at most all."""
+    error = parameter_check("08_detection_defences", defence_seeds=defence_seeds)
+    assert isinstance(error, ValueError) and "defence_seeds" in str(error)
