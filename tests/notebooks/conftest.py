@@ -141,3 +141,32 @@ def unreadable_outputs(path) -> list[str]:
             html = data.get("text/html")
             text.append(rendered_text.visible_text(html) if html else data.get("text/markdown", ""))
     return rendered_text.problems("\n".join(text))
+
+
+def assert_the_other_side(values: dict, point: str, table: list[list[str]]) -> None:
+    """Chapters 5 and 6 (flsim.sides): the flat sandals beside the default striped T-shirts at one
+    point of the sweep (``point``, e.g. "m = 2"), on one seed, as glued and as ``table`` shows them."""
+    interval = r"-?\d+\.\d+ \[-?\d+\.\d+, -?\d+\.\d+\]"
+    assert values["num_other_runs"] == 1  # only the sandals are new: the T-shirts' run is the sweep's
+    assert values["other_pool_note"] == "the default backdoor's runs there are the sweep's own"
+    assert 0 < values["scale_other"] < values["scale_default"]  # the sandals drive the output layer less
+    assert values["scales_text"] == (f"{values['scale_default']:.2f} for the striped T-shirts and "
+                                     f"{values['scale_other']:.2f} for the flat sandals")
+    assert values["law_prediction"].startswith("the law predicts that fc2.bias leads more for the flat sandals")
+    for side in ("default", "other"):
+        assert re.fullmatch(interval, values[f"bias_auc_{side}"]) and 1 <= values[f"bias_rank_{side}"] <= 8
+        assert 0 <= values[f"auc_seeds_{side}"] <= 1
+    clause = values["other_clause"]
+    assert clause.startswith((f"the verdict flips with the backdoor: at {point}, for the striped T-shirts fc2.bias ",
+                              f"the other side of chapter 4's law leaves the verdict as it is: at {point}, "))
+    assert "by ROC-AUC" in clause and "for the flat sandals it " in clause
+    assert (clause[0].upper() + clause[1:]) in values["verdict"] and values["verdict"].startswith(
+        "For the striped T-shirts, the default backdoor, the claim")
+    assert values["other_note"].startswith(clause[0].upper()) and "its ratio " in values["other_note"]
+    rows = {row[0]: row[1:] for row in table[2:]}  # one column per backdoor, the rows the text names
+    assert table[0] == ["", "striped T-shirts", "flat sandals"] and table[1][0] == point
+    assert rows["fc2.bias AUC [2 SE]"] == [values["bias_auc_default"], values["bias_auc_other"]]
+    assert rows["activation scale"] == [f"{values['scale_default']:.2f}", f"{values['scale_other']:.2f}"]
+    assert rows["AUC rank (of 8)"] == [str(values["bias_rank_default"]), str(values["bias_rank_other"])]
+    assert rows["seeds with the largest AUC"] == [f"{values['auc_seeds_default']} of 1",
+                                                  f"{values['auc_seeds_other']} of 1"]

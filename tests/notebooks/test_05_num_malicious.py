@@ -8,7 +8,10 @@ import pytest
 from flsim import notebook, theory
 from flsim.notebook import ParameterError
 
-from .conftest import assert_reads_well, html_tables, papermill_cli, parameter_check, unreadable_outputs
+from .conftest import (
+    assert_reads_well, assert_the_other_side, html_tables, papermill_cli, parameter_check,
+    unreadable_outputs,
+)
 
 TINY = dict(num_clients=4, samples_per_client=80, num_rounds=2, eval_samples=200, server_share=0.05,
             num_malicious_values=[0, 2], seeds=[0], other_m=2)
@@ -60,31 +63,9 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
 
     # The other side of chapter 4's law: the flat sandals at one point of the sweep (m = 2 here), on the
     # same seeds; only their run is new (the striped T-shirts' there is the sweep's own).
-    assert values["other_point"] == 2 and values["num_other_runs"] == 1
-    assert values["other_pool_note"] == "the default backdoor's runs there are the sweep's own"
-    assert 0 < values["scale_other"] < values["scale_default"]  # the sandals drive the output layer less
-    assert values["scales_text"] == (f"{values['scale_default']:.2f} for the striped T-shirts and "
-                                     f"{values['scale_other']:.2f} for the flat sandals")
-    assert values["law_prediction"].startswith("the law predicts that fc2.bias leads more for the flat sandals")
-    for side in ("default", "other"):
-        assert re.fullmatch(INTERVAL, values[f"bias_auc_{side}"]) and 1 <= values[f"bias_rank_{side}"] <= 8
-        assert 0 <= values[f"auc_seeds_{side}"] <= 1
+    assert values["other_point"] == 2
     assert values["bias_auc_default"] == values["bias_auc_low"]  # the sweep's own runs at m = 2
-    clause = values["other_clause"]
-    assert clause.startswith(("the verdict flips with the backdoor: at m = 2, for the striped T-shirts fc2.bias ",
-                              "the other side of chapter 4's law leaves the verdict as it is: at m = 2, "))
-    assert "by ROC-AUC" in clause and "for the flat sandals it " in clause
-    assert (clause[0].upper() + clause[1:]) in values["verdict"] and values["verdict"].startswith(
-        "For the striped T-shirts, the default backdoor, the claim")
-    assert values["other_note"].startswith(clause[0].upper()) and "its ratio " in values["other_note"]
-    side = html_tables(path)[5]  # one column per backdoor, the rows the text names
-    rows = {row[0]: row[1:] for row in side[2:]}
-    assert side[0] == ["", "striped T-shirts", "flat sandals"] and side[1][0] == "m = 2"
-    assert rows["fc2.bias AUC [2 SE]"] == [values["bias_auc_default"], values["bias_auc_other"]]
-    assert rows["activation scale"] == [f"{values['scale_default']:.2f}", f"{values['scale_other']:.2f}"]
-    assert rows["AUC rank (of 8)"] == [str(values["bias_rank_default"]), str(values["bias_rank_other"])]
-    assert rows["seeds with the largest AUC"] == [f"{values['auc_seeds_default']} of 1",
-                                                  f"{values['auc_seeds_other']} of 1"]
+    assert_the_other_side(values, "m = 2", html_tables(path)[5])
 
 
 def test_a_mistyped_parameter_stops_the_run():
