@@ -101,6 +101,8 @@ def test_the_chapter_with_tiny_parameters(run_chapter):
     assert values["paper_best_text"] in values["verdict"]
     check_the_law(values)
     check_the_strong_attacks(values)
+    # the figures the introduction pastes in: the law's axis against both readings (flsim.plots.anomaly_law)
+    assert {"fig-regime-map", "fig-ratio-map", "fig-law-answer"} <= set(values)
     for name, value in values.items():
         # no NaN and no negative zero ("-0.0", "-0.00"; "-0.09" is a number)
         assert "nan" not in str(value).split() and not re.search(r"-0(\.0*)?(?![\d.])", str(value)), (name, value)
