@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 
 from .aggregators import register_aggregator  # noqa: E402 - the modules below read __version__
 from .attacks.submission import register_attack_step  # noqa: E402
-from .cache import CacheWarning  # noqa: E402
+from .cache import CacheWarning, UnsafeCacheError  # noqa: E402
 from .config import Config, ConfigError  # noqa: E402
 from .data import DatasetNotFoundError  # noqa: E402
 from .detectors import register_detector  # noqa: E402
@@ -24,4 +24,4 @@ from .sweep import sweep  # noqa: E402
 
 __all__ = ["CacheWarning", "Config", "ConfigError", "DatasetNotFoundError", "DestinationError", "Federation",
            "Results", "ResultsError", "panel", "panel_configs", "register_aggregator", "register_attack_step", "register_detector", "register_model", "run", "setup",
-           "simulate", "sweep"]
+           "simulate", "sweep", "UnsafeCacheError"]

@@ -11,14 +11,25 @@ The cache heals itself and never costs a run its results:
   the run goes on without caching;
 - two processes that finish the same config both succeed: the first complete
   entry stays, the other copy is discarded.
+
+The cache is trusted input. Its checksums find damage (a truncated file, a
+disk error), not intent: whoever can write in the cache directory can edit an
+entry's numbers, recompute its checksums and have them served. Loading runs no
+code (JSON, Parquet and numpy without pickle), and the cache directory must be
+this user's own and writable by no one else: flsim makes it so (mode 0700) and
+refuses one that is group- or world-writable or another user's
+(:class:`UnsafeCacheError`), unless ``$FLSIM_TRUST_CACHE=1`` says that everyone
+who can write there is trusted.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.metadata
 import json
 import os
+import stat
 import time
 import warnings
 from pathlib import Path
@@ -35,6 +46,13 @@ _reported: set[str] = set()  # unusable cache directories already warned about
 
 class CacheWarning(UserWarning):
     """The result cache could not be used as expected; the run goes on."""
+
+
+class UnsafeCacheError(PermissionError):
+    """The cache directory is writable by other users (or is theirs): its entries cannot be trusted."""
+
+
+TRUST_VARIABLE = "FLSIM_TRUST_CACHE"  # =1: serve from a shared cache directory all the same
 
 
 def cache_dir() -> Path:
@@ -69,6 +87,7 @@ def key_settings(config: Config) -> dict:
     runs keep to (:func:`flsim.train.exact_fp32`). Results are the same bits on
     any CPU thread count, not between a CPU and a GPU, nor between two GPU models.
     """
+    import numpy
     import torch
 
     from . import models
@@ -87,12 +106,18 @@ def key_settings(config: Config) -> dict:
     settings["aggregator"] = aggregator_identity(config.aggregator)
     if steps := user_step_identities(config):  # a user's attack steps that shape this config's submissions
         settings["attack_steps"] = steps
-    if config.record == "clients":  # the runs that record every detector's scores
+    if config.record != "rounds":  # the runs that record every detector's scores
         settings["detectors"] = detector_identities()
     settings["excluded_indices"] = sorted(config.excluded_indices or ())  # a set: () and None alike
     settings["device"] = kind = device_kind(config.device)
+    if kind == "cuda":
+        from .federation import check_device  # late import: federation loads data and models
+
+        check_device(config.device)  # a key names the GPU: ConfigError here where there is none
     settings["backend"] = config.training_backend()
     settings["torch"] = torch.__version__
+    settings["numpy"] = numpy.__version__  # its generators draw the split, the choice of clients, the noise
+    settings["scikit-learn"] = _version("scikit-learn")  # FLAME's clustering (HDBSCAN)
     if kind == "cuda":  # on a GPU, its model and the precision flags flsim runs under (train.exact_fp32)
         settings["gpu"] = torch.cuda.get_device_name()
         settings["precision"] = "fp32, TF32 off, cuDNN deterministic"
@@ -111,6 +136,36 @@ def unread_options(config: Config) -> set[str]:
         return set()
     declared = {option for spec in [*AGGREGATORS.values(), *STEPS.values()] for option in spec.options or ()}
     return declared - {option for spec in chosen for option in spec.options}
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def check_safe(directory: Path) -> None:
+    """:class:`UnsafeCacheError` where ``directory`` is a directory another user owns or may write in
+    (group or others), unless ``$FLSIM_TRUST_CACHE=1``; nothing where it is missing or no directory (the
+    run then goes on uncached, as for any unusable cache)."""
+    try:
+        info = os.stat(directory)
+    except OSError:
+        return
+    if not stat.S_ISDIR(info.st_mode) or os.environ.get(TRUST_VARIABLE) == "1":
+        return
+    mode = stat.S_IMODE(info.st_mode)
+    if info.st_uid != os.geteuid():
+        found = f"owned by another user (uid {info.st_uid}, you are {os.geteuid()})"
+    elif mode & (stat.S_IWGRP | stat.S_IWOTH):
+        found = f"writable by {'others' if mode & stat.S_IWOTH else 'its group'} (mode {mode:04o})"
+    else:
+        return
+    raise UnsafeCacheError(f"the result cache {directory} is {found}: whoever can write there could plant results "
+                           f"that flsim would serve as yours. Use a directory of your own (chmod go-w {directory}, "
+                           f"or set FLSIM_CACHE), or set {TRUST_VARIABLE}=1 if everyone who can write there is "
+                           "trusted")
 
 
 def config_key(config: Config) -> str:
@@ -135,6 +190,7 @@ def cache_path(config: Config) -> Path:
 
 def load_cached(config: Config) -> Results | None:
     """The cached results of ``config``, or None; a damaged entry is moved aside and None returned."""
+    check_safe(cache_dir())
     path = cache_path(config)
     try:
         if not path.exists():
@@ -155,6 +211,12 @@ def load_cached(config: Config) -> Results | None:
 def store(results: Results) -> Path | None:
     """Cache ``results``; where the cache directory is unusable, warn once and return None."""
     path = cache_path(results.config)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # this user's alone (module docstring)
+    except OSError as error:
+        _report_unusable(error)
+        return None
+    check_safe(path.parent)  # raised, not reported: a shared cache is refused, never used quietly
     try:
         with atomic.staging(path) as staging:
             results._write(staging)

@@ -11,6 +11,7 @@ import textwrap
 import pandas as pd
 
 from . import __version__
+from .cache import UnsafeCacheError
 from .config import Config, ConfigError
 from .data import DatasetNotFoundError
 from .experiment import run
@@ -62,12 +63,16 @@ def _import_registrations(modules: list[str]) -> None:
 
 
 def _pairs(settings: list[str]) -> dict[str, str]:
+    """``key=value`` arguments by key; a key given twice is refused (which one was meant?)."""
     pairs = {}
     for item in settings:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"expected key=value, got {item!r}")
-        pairs[key.strip()] = value.strip()
+        key = key.strip()
+        if key in pairs:
+            raise ConfigError(f"{key} is given twice ({key}={pairs[key]} and {key}={value.strip()}); give it once")
+        pairs[key] = value.strip()
     return pairs
 
 
@@ -77,16 +82,16 @@ def main(argv: list[str] | None = None) -> int:
         _import_registrations(args.imports)
         config = Config.from_strings(_pairs(args.settings), base=Config.paper() if args.paper else Config())
         check_device(config.device)
-        if args.out:
+        if args.out is not None:
             check_destination(args.out)  # before the run, not after it
         results = run(config, cache=not args.no_cache, progress=True)
-        if args.out:
+        if args.out is not None:
             saved = results.save(args.out)
-    except (ConfigError, DatasetNotFoundError, DestinationError, ImportFailed) as error:
+    except (ConfigError, DatasetNotFoundError, DestinationError, ImportFailed, UnsafeCacheError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     with pd.option_context("display.width", 120, "display.max_rows", None, "display.precision", 4):
         print(results.rounds.to_string(index=False))
-    if args.out:
+    if args.out is not None:
         print(f"saved to {saved}")
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import numbers
 import os
 import types
 import typing
@@ -18,7 +19,7 @@ DATASETS = ("fashion_mnist", "mnist", "cifar10")
 PARTITIONS = ("iid", "dirichlet")
 ATTACKS = ("none", "semantic", "trigger")
 DEVICES = ("cpu", "cuda", "auto")
-RECORDS = ("clients", "rounds")
+RECORDS = ("clients", "clients+median", "rounds")
 ATTACK_SCHEDULES = ("pool", "every_round", "single_shot")
 ADAPTIVE = ("none", "output_bias", "output_layer")
 TRIGGER_PARTS = (1, 2, 4)
@@ -86,7 +87,9 @@ class Config:
     device: str = _field("cpu", "'cpu', 'cuda' or 'auto' (a GPU if there is one); results are bit-identical "
                                 "on CPU whatever the thread count, not between CPU and GPU")
     record: str = _field("clients", "'clients': the per-client tables (every chosen client's model and update "
-                                    "of a round are held for them); 'rounds': only the rounds table, FedAvg "
+                                    "of a round are held for them); 'clients+median': also max |w_k - median w| "
+                                    "per tensor in Results.updates (chapter 4; a selection over every client's "
+                                    "every coordinate each round); 'rounds': only the rounds table, FedAvg "
                                     "summing the clients as they finish (memory: two chunks of models)")
     aggregator: str = _field("fedavg", "the server's aggregation rule (chapter 8; see flsim.aggregators), or "
                                        "one added with flsim.register_aggregator")
@@ -128,7 +131,11 @@ class Config:
         for name in ("semantic_indices", "excluded_indices"):
             value = getattr(self, name)
             if isinstance(value, (list, range)) or _is_array(value):
-                object.__setattr__(self, name, tuple(value.tolist() if _is_array(value) else value))
+                value = tuple(value.tolist() if _is_array(value) else value)
+            if isinstance(value, tuple):  # numpy's integers in a tuple are the same indices
+                value = tuple(int(i) if isinstance(i, numbers.Integral) and not isinstance(i, bool) else i
+                              for i in value)
+                object.__setattr__(self, name, value)
         if isinstance(self.dataset, str):
             spelled = self.dataset.lower().replace("-", "").replace("_", "").replace(" ", "")
             object.__setattr__(self, "dataset", DATASET_ALIASES.get(spelled, self.dataset))
@@ -219,6 +226,10 @@ def _allowed_types(hint) -> tuple[type, ...]:
     return (hint,)
 
 
+def _is_bool(value) -> bool:
+    return type(value).__name__ == "bool_"  # numpy's: no number here
+
+
 def _is_array(value) -> bool:
     return type(value).__name__ in ("ndarray", "Tensor", "Series")  # numpy, torch, pandas: made a tuple
 
@@ -228,9 +239,13 @@ def _check_types(config: Config) -> None:
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
         allowed = _allowed_types(hints[field.name])
-        if float in allowed and isinstance(value, int) and not isinstance(value, bool):
-            object.__setattr__(config, field.name, float(value))
-            continue
+        if not isinstance(value, bool) and not _is_bool(value):
+            if int in allowed and not isinstance(value, int) and isinstance(value, numbers.Integral):
+                value = int(value)  # numpy's integers, say: the same number
+                object.__setattr__(config, field.name, value)
+            if float in allowed and isinstance(value, numbers.Real) and not isinstance(value, float):
+                object.__setattr__(config, field.name, float(value))  # 1 for 1.0, numpy's float32
+                continue
         if isinstance(value, bool) or not isinstance(value, allowed):
             names = " or ".join("None" if t is type(None) else t.__name__ for t in allowed)
             raise ConfigError(f"{field.name} must be {names}, got {value!r}")
@@ -308,6 +323,28 @@ def _check_values(c: Config) -> None:
     _check_defence(c)
     _check_attacker(c)
     _check_semantic(c)
+    _check_pool(c)
+
+
+def _check_pool(c: Config) -> None:
+    """The clients' deals after the images no party holds (the backdoor's, ``excluded_indices``) are taken
+    out: each client must still get its samples_per_client (partition='iid')."""
+    if c.partition != "iid" or c.samples_per_client is None:
+        return
+    from .attacks import semantic_indices  # late import: attacks needs no config
+
+    kept_out = set(c.excluded_indices or ())
+    if c.attack == "semantic":
+        kept_out |= set(semantic_indices(c.dataset, c.semantic_set, c.semantic_indices))
+    pool = DATASET_SIZES[c.dataset][0] - len(kept_out)
+    smallest = pool // (c.num_clients + 1)  # the last party's round-robin deal
+    if c.samples_per_client > smallest:
+        why = (f"excluded_indices ({len(c.excluded_indices or ())} images) and the backdoor's own images leave "
+               if c.excluded_indices else "the backdoor's own images leave ")
+        raise ConfigError(f"samples_per_client={c.samples_per_client} is more than the smallest client's deal: "
+                          f"{why}{pool} of {c.dataset}'s training images for the server and num_clients="
+                          f"{c.num_clients} clients, {smallest} each; lower samples_per_client (or num_clients), "
+                          "or exclude fewer images")
 
 
 def _check_registered(c: Config) -> None:
@@ -392,15 +429,30 @@ def _check_attacker(c: Config) -> None:
     if c.trigger_parts > 1 and c.attack != "trigger":
         raise ConfigError(f"trigger_parts={c.trigger_parts} (DBA) splits the trigger: it needs attack='trigger', "
                           f"got attack={c.attack!r}")
+    if c.trigger_parts > c.num_malicious and c.attack == "trigger":
+        raise ConfigError(f"trigger_parts={c.trigger_parts} (DBA) gives each attacker one part of the trigger: it "
+                          f"needs num_malicious >= {c.trigger_parts}, got num_malicious={c.num_malicious} (the "
+                          f"other parts would never be trained); use trigger_parts=1"
+                          + (" or 2" if c.num_malicious >= 2 else "") + " or more attackers")
 
 
 def _parse(key: str, text: str, hint):
+    """The value of ``key=text``, as Python reads it: an integer as ``int()`` does (``1_000`` too), None as
+    ``none``; an empty value is refused (``key=`` is no value, not None: write ``none``)."""
     allowed = _allowed_types(hint)
-    if type(None) in allowed and text.lower() in ("none", "null", ""):
+    if not text:
+        none = ", or none" if type(None) in allowed else ""
+        raise ConfigError(f"{key}= gives no value; write one, e.g. {key}={_example(hint)}{none}")
+    if type(None) in allowed and text.lower() in ("none", "null"):
         return None
-    if tuple in allowed:  # integers separated by commas
+    if tuple in allowed:  # integers separated by commas; () or [] is the empty tuple, as in Python
+        parts = [part.strip() for part in text.strip("()[] ").split(",")]
+        if parts == [""]:
+            return ()
+        if parts[-1] == "":  # 1,5, as Python's (1, 5,)
+            parts.pop()
         try:
-            return tuple(int(part) for part in text.strip("()[] ").split(",") if part.strip())
+            return tuple(int(part) for part in parts)
         except ValueError:
             raise ConfigError(f"{key} expects integers separated by commas, e.g. 1,5,9; got {text!r}") from None
     for kind in (int, float, str):
@@ -412,6 +464,69 @@ def _parse(key: str, text: str, hint):
     names = " or ".join("None" if t is type(None) else ("an integer" if t is int else
                         "a number" if t is float else "text") for t in allowed)
     raise ConfigError(f"{key} expects {names}, got {text!r}")
+
+
+def _example(hint) -> str:
+    allowed = _allowed_types(hint)
+    return "1,5,9" if tuple in allowed else "10" if int in allowed else "0.01" if float in allowed else "text"
+
+
+def require_config(value, where: str) -> "Config":
+    """``value`` if it is a :class:`Config`, else ConfigError naming what ``where`` takes (a dict or None
+    passed to :func:`flsim.run`, say)."""
+    if isinstance(value, Config):
+        return value
+    hint = " (make one: flsim.Config(**settings))" if isinstance(value, dict) else ""
+    raise ConfigError(f"{where} takes a flsim.Config, got {type(value).__name__} {_short(value)}{hint}")
+
+
+def require_configs(values, where: str) -> list["Config"]:
+    """``values`` as a list of :class:`Config` (any iterable of them), else ConfigError naming the first
+    item that is not one; a single Config is named too (``[config]`` is meant)."""
+    if isinstance(values, Config):
+        raise ConfigError(f"{where} takes a list of flsim.Config, got one Config: pass [config]")
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+        raise ConfigError(f"{where} takes a list of flsim.Config, got {type(values).__name__} {_short(values)}")
+    values = list(values)
+    for position, value in enumerate(values):
+        if not isinstance(value, Config):
+            raise ConfigError(f"{where} takes a list of flsim.Config; item {position} is {type(value).__name__} "
+                              f"{_short(value)}")
+    return values
+
+
+def require_int(name: str, value, low: int | None = None, high: int | None = None, more: str = "") -> int:
+    """``value`` as an int (numpy's integers too; never a bool or a float), else ConfigError naming ``name``,
+    the value and the range allowed (``low`` to ``high``, either open)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{name} must be an integer{_range(low, high)}, got {_short(value)}{more}")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ConfigError(f"{name}={value} is not allowed; choose an integer{_range(low, high)}{more}")
+    return value
+
+
+def require_number(name: str, value, low: float, high: float, low_open: bool = False) -> float:
+    """``value`` as a float between ``low`` and ``high`` (``low`` excluded with ``low_open``), else
+    ConfigError naming ``name``, the value and the range."""
+    allowed = f"between {low} ({'excluded' if low_open else 'included'}) and {high}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{name} must be a number {allowed}, got {_short(value)}")
+    value = float(value)
+    if not (low < value if low_open else low <= value) or not value <= high:
+        raise ConfigError(f"{name} must be {allowed}, got {value}")
+    return value
+
+
+def _range(low, high) -> str:
+    if low is not None and high is not None:
+        return f" from {low} to {high}"
+    return f" >= {low}" if low is not None else f" <= {high}" if high is not None else ""
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _field_docs(cls) -> str:

@@ -7,6 +7,8 @@ get the numbers of ``flsim.run(config)``'s round 1 (chapter 1 does).
 
 from __future__ import annotations
 
+import functools
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -15,8 +17,8 @@ import torch
 
 from . import data, partition
 from .aggregators import Server
-from .attacks import Backdoor, make_backdoor
-from .config import Config, ConfigError, device_kind
+from .attacks import Backdoor, make_backdoor, semantic_indices, semantic_set_name
+from .config import DATASET_SHAPES, Config, ConfigError, device_kind, require_config
 from .models import MODELS
 from .pretraining import pretrain
 from .train import FlatTrainer, exact_fp32, make_trainer
@@ -127,6 +129,13 @@ def choose_clients(config: Config, round_: int, rng: np.random.Generator) -> np.
     return np.sort(np.concatenate([np.arange(config.attackers), benign]))
 
 
+def first_round_attackers(config: Config) -> np.ndarray:
+    """The clients that attack in round 1 of ``config``, drawn as :meth:`Federation.round` draws them
+    (the same generator), without building the federation."""
+    chosen = choose_clients(config, 1, np.random.default_rng(derived_seed(config.seed, 3)))
+    return chosen[(chosen < config.attackers) & attacks_in(config, 1)]
+
+
 def setup(config: Config) -> Federation:
     """The federation ``config`` describes, with the server's model pre-trained: what
     :func:`flsim.simulate` runs its rounds on, the same bits.
@@ -139,6 +148,7 @@ def setup(config: Config) -> Federation:
     >>> weights.shape[0]
     4
     """
+    config = require_config(config, "flsim.setup")
     workers = torch.get_num_threads()
     with intra_op_threads(1), exact_fp32():
         return build(config, workers)
@@ -153,7 +163,10 @@ def build(config: Config, workers: int, cohort: Federation | None = None) -> Fed
     attack's parts are built.
     """
     device = check_device(config.device)
+    check_memory(config, device)
     dataset = cohort.dataset if cohort else data.load(config.dataset, config.data_dir)
+    if config.attack == "semantic":
+        _check_target(config, dataset)
     backdoor = make_backdoor(config.attack, dataset, config.target_class, config.semantic_set, config.trigger_parts,
                              config.semantic_indices)
     server_data, clean_data = (cohort.server_data, cohort.clean_data) if cohort else _split(config, dataset, backdoor,
@@ -182,6 +195,61 @@ def build(config: Config, workers: int, cohort: Federation | None = None) -> Fed
                                          batch_order_seed(config, 0, 0))
     federation.pretraining_seconds = time.perf_counter() - start
     return federation
+
+
+def _check_target(config: Config, dataset: data.Dataset) -> None:
+    """A semantic backdoor's images must not already be of the target class: the backdoor would teach the
+    model what they are, and its accuracy would read as an attack's success."""
+    indices = torch.as_tensor(semantic_indices(config.dataset, config.semantic_set, config.semantic_indices))
+    labels = dataset.train_y[indices]
+    own = int((labels == config.target_class).sum())
+    if own:
+        what = (f"semantic_set={semantic_set_name(config.dataset, config.semantic_set)!r}"
+                if config.semantic_indices is None else "semantic_indices")
+        theirs = ", ".join(f"{c} ({dataset.classes[c]})" for c in sorted(set(labels.tolist())))
+        raise ConfigError(f"target_class={config.target_class} ({dataset.classes[config.target_class]}) is the true "
+                          f"class of {own} of the {len(indices)} images of {what}: the backdoor would teach the "
+                          f"model what they are; choose a target_class other than theirs ({theirs})")
+
+
+def model_bytes(config: Config) -> int:
+    """The bytes of one model of ``config`` as flsim holds it (its flat float32 weights, buffers included)."""
+    shape, classes = DATASET_SHAPES[config.dataset]
+    return _spec_bytes(MODELS.entry(config.model), shape, classes)
+
+
+@functools.cache
+def _spec_bytes(spec, shape: tuple[int, int, int], classes: int) -> int:
+    model = spec.build(shape, classes)
+    return 4 * sum(t.numel() for t in model.state_dict().values() if t.is_floating_point())
+
+
+def memory_bytes(device: torch.device) -> int:
+    """What a run may hold at most here: a GPU's memory, or the machine's memory and swap (Linux's limit
+    on one allocation), else its physical memory."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    try:
+        with open("/proc/meminfo") as meminfo:
+            sizes = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in meminfo}
+        return sizes["MemTotal"] + sizes.get("SwapTotal", 0)
+    except (OSError, KeyError, ValueError, IndexError):
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_memory(config: Config, device: torch.device) -> None:
+    """ConfigError before any data is loaded where a round of ``config`` cannot fit in memory here:
+    record='clients' holds every chosen client's model and update (two clients x parameters matrices)."""
+    if config.record == "rounds":
+        return  # two chunks of models, whatever the round's size
+    need = 2 * config.num_chosen * model_bytes(config)
+    have = memory_bytes(device)
+    if need > have:
+        setting = "clients_per_round" if config.clients_per_round is not None else "num_clients"
+        raise ConfigError(f"a round of {config.num_chosen} clients with record='clients' holds every client's model "
+                          f"and update: {need / 2**30:.1f} GiB, more than the {have / 2**30:.1f} GiB of memory here "
+                          f"({device.type}); use record='rounds' (FedAvg: only the rounds table, two chunks of "
+                          f"models), or fewer clients a round (clients_per_round, or {setting})")
 
 
 def _split(config: Config, dataset: data.Dataset, backdoor: Backdoor | None, device: torch.device):

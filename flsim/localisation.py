@@ -17,10 +17,10 @@ attack's choice).
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import torch
 
+from .analysis.statistics import bootstrap_mean  # noqa: F401 - also the chapters' localisation.bootstrap_mean
 from .attacks.submission import critical_tensors
 from .config import Config
 from .federation import Federation, setup
@@ -38,10 +38,18 @@ def substitution(config: Config, threshold: float = 0.9) -> pd.DataFrame:
     The attackers are :func:`round_one_attackers`'. Accuracies are those of ``Federation.evaluate``: the
     backdoor measured as :mod:`flsim.attacks` defines it.
     """
+    from .config import ConfigError, require_config, require_number  # late: only these checks need them
+    from .federation import first_round_attackers
+
+    config = require_config(config, "substitution")
+    threshold = require_number("threshold", threshold, 0, 1, low_open=True)
     if config.attack == "none":
-        raise ValueError("substitution needs an attack: config.attack is 'none'")
-    if not 0 < threshold <= 1:
-        raise ValueError(f"threshold must be between 0 (excluded) and 1, got {threshold}")
+        raise ConfigError("substitution needs an attack: config.attack is 'none'")
+    if not len(first_round_attackers(config)):
+        raise ConfigError(f"substitution reads round 1's attackers, and round 1 of this config has none "
+                          f"(num_malicious={config.num_malicious}, clients_per_round={config.clients_per_round}, "
+                          f"attack_schedule={config.attack_schedule!r}, seed={config.seed}); give num_malicious >= 1 "
+                          "with every client chosen, or a seed whose round 1 chooses an attacker")
     federation, attackers = round_one_attackers(config)
     start, layers, evaluate = federation.global_weights, federation.trainer.layers, federation.evaluate
     with exact_fp32():  # on all of torch's threads: an accuracy does not depend on them
@@ -95,7 +103,7 @@ def shares(table: pd.DataFrame) -> pd.DataFrame:
 def tensor_shares(table: pd.DataFrame, by: str = "backdoor", level: float = 0.95) -> pd.DataFrame:
     """Per ``by`` and tensor (in the model's order), over the attacker models of :func:`shares`' rows (e.g.
     one per seed) that learned the backdoor (own backdoor accuracy above the global model's): the mean
-    ``share_alone`` and ``share_removed`` with their :func:`bootstrap_mean` intervals (``_lo``, ``_hi``), and
+    ``share_alone`` and ``share_removed`` with their :func:`flsim.analysis.bootstrap_mean` intervals (``_lo``, ``_hi``), and
     in how many of those ``models`` the tensor is ``critical`` (chapter 10)."""
     learned = table[table.own_backdoor > table.global_backdoor]
     rows = []
@@ -105,17 +113,3 @@ def tensor_shares(table: pd.DataFrame, by: str = "backdoor", level: float = 0.95
             row.update(zip((column, f"{column}_lo", f"{column}_hi"), bootstrap_mean(part[column], level)))
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def bootstrap_mean(values, level: float = 0.95, draws: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """The mean of ``values`` (e.g. one per seed) and its percentile bootstrap interval at ``level``: (mean,
-    low, high). Unlike a Student-t interval it stays within the values' range (a share cannot pass 100%).
-    NaN values are dropped; with fewer than two there is no interval (NaN bounds). Seeded."""
-    values = np.asarray(values, dtype=float)
-    values = values[~np.isnan(values)]
-    mean = float(values.mean()) if len(values) else float("nan")
-    if len(values) < 2:
-        return mean, float("nan"), float("nan")
-    drawn = np.random.default_rng(seed).choice(values, (draws, len(values))).mean(axis=1)
-    low, high = np.percentile(drawn, [50 * (1 - level), 50 * (1 + level)])
-    return mean, float(low), float(high)

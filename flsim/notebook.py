@@ -55,9 +55,55 @@ def _kind(value) -> str:
     return type(value).__name__
 
 
-def _compatible(default, value) -> bool:
-    if default is None or value is None:
-        return True  # None defaults take any value; a None value means "off" or "all"
+def _config_field(name: str) -> str | None:
+    """The Config field a chapter's parameter is named after: its own name, or the field its name ends
+    with (``paper_samples_per_client`` is a ``samples_per_client``); None if none."""
+    import dataclasses
+
+    from .config import Config
+
+    fields = sorted((f.name for f in dataclasses.fields(Config)), key=len, reverse=True)
+    return next((f for f in fields if name == f or name.endswith(f"_{f}")), None)
+
+
+def _field_types(field: str) -> tuple[type, ...]:
+    import typing
+
+    from .config import Config, _allowed_types
+
+    return _allowed_types(typing.get_type_hints(Config)[field])
+
+
+def _fits_field(field: str, value) -> bool:
+    """Whether ``value`` is of a type Config's ``field`` takes (a list for a tuple of indices)."""
+    allowed = _field_types(field)
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int) and (int in allowed or float in allowed):
+        return True
+    if isinstance(value, float):
+        return float in allowed or (int in allowed and value.is_integer())
+    if isinstance(value, (list, tuple)):
+        return tuple in allowed and all(isinstance(i, int) and not isinstance(i, bool) for i in value)
+    return isinstance(value, str) and str in allowed
+
+
+def _whole(default, name: str, value) -> bool:
+    """Whether ``value`` is a whole float for an integer parameter (``-p num_rounds 2.0``), made an int."""
+    if not isinstance(value, float) or not value.is_integer():
+        return False
+    if default is None:
+        field = _config_field(name)
+        return field is not None and int in _field_types(field) and float not in _field_types(field)
+    return isinstance(default, int) and not isinstance(default, bool)
+
+
+def _compatible(default, value, name: str = "") -> bool:
+    if value is None:
+        return True  # a None value means "off" or "all"; Config names a field that takes no None
+    if default is None:  # a None default says nothing of its kind: the Config field it is named after does
+        field = _config_field(name)
+        return field is None or _fits_field(field, value)
     if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float):
         return value.is_integer()
     return _kind(default) == _kind(value)
@@ -66,6 +112,8 @@ def _compatible(default, value) -> bool:
 def validate(defaults: dict[str, object], passed: dict[str, object]) -> dict[str, object]:
     """Raise :class:`ParameterError` for a passed name the defaults lack, or a value of another kind.
 
+    A parameter whose default is None takes what the Config field it is named after takes (its name, or
+    the field its name ends with: ``paper_samples_per_client``); one named after no field takes any value.
     Returns the passed values, a whole float for an integer default made an int (``-p num_rounds 2.0``).
     """
     checked = {}
@@ -75,10 +123,16 @@ def validate(defaults: dict[str, object], passed: dict[str, object]) -> dict[str
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ParameterError(f"this chapter has no parameter {name!r}{hint}; "
                                  f"its parameters: {', '.join(defaults)}")
-        if not _compatible(defaults[name], value):
+        if not _compatible(defaults[name], value, name):
+            if defaults[name] is None:
+                field = _config_field(name)
+                kinds = " or ".join("None" if t is type(None) else {"tuple": "a list of integers", "int": "an "
+                                    "integer", "float": "a number", "str": "text"}[t.__name__] for t in _field_types(field))
+                raise ParameterError(f"parameter {name}={value!r} should be like Config's {field}: {kinds} "
+                                     f"(its default is {name}=None)")
             raise ParameterError(f"parameter {name}={value!r} should be like its default "
                                  f"{name}={defaults[name]!r} ({_kind(defaults[name])})")
-        whole = isinstance(defaults[name], int) and isinstance(value, float)
+        whole = _whole(defaults[name], name, value)
         checked[name] = int(value) if whole else value
     return checked
 

@@ -23,7 +23,7 @@ import torch
 
 from . import attacks
 from .cache import load_cached, store
-from .config import Config, ConfigError
+from .config import Config, ConfigError, require_config, require_configs
 from .experiment import TrainedRound, simulate, simulate_rounds
 from .federation import Federation, build
 from .results import Results
@@ -38,6 +38,15 @@ _FREE = (*ATTACK_FIELDS, "num_rounds", "excluded_indices", "data_dir")  # may di
 def panel_configs(base: Config, variants: list[dict]) -> list[Config]:
     """``base`` with each of ``variants`` (attack fields, e.g. ``dict(attack="trigger")``), all on one
     pool: ``excluded_indices`` holds the images of every semantic backdoor among them (and base's own)."""
+    base = require_config(base, "flsim.panel_configs")
+    if isinstance(variants, dict) or not isinstance(variants, (list, tuple)):
+        raise ConfigError(f"flsim.panel_configs takes its variants as a list of dicts, got {type(variants).__name__}"
+                          " (one variant: [dict(...)])")
+    for position, variant in enumerate(variants):
+        if not isinstance(variant, dict):
+            raise ConfigError(f"flsim.panel_configs takes its variants as a list of dicts of Config fields; "
+                              f"variant {position} is {type(variant).__name__} {variant!r:.60}")
+        _check_fields(variant, f"variant {position}")
     members = [base.replace(**variant) for variant in variants]
     excluded = set(base.excluded_indices or ()).union(*(_backdoor_images(c) for c in [base, *members]))
     return [c.replace(excluded_indices=tuple(sorted(excluded)) or None) for c in members]
@@ -52,7 +61,9 @@ def panel(configs: list[Config], progress: bool = False) -> list[Results]:
     nothing can be shared bit for bit (``record="rounds"``, the batched backend on a GPU) the
     members run one by one.
     """
-    configs = list(configs)
+    configs = require_configs(configs, "flsim.panel")
+    if not configs:
+        return []  # no members, no results (as sweep([]) and a comprehension give)
     _check_members(configs)
     results = [load_cached(c) for c in configs]
     missing = list({c.key(): c for c, r in zip(configs, results) if r is None}.values())
@@ -68,7 +79,7 @@ def panel(configs: list[Config], progress: bool = False) -> list[Results]:
 
 def _compute(configs: list[Config], workers: int, progress: bool) -> list[Results]:
     first = configs[0]
-    if first.training_backend() != "sequential" or first.record != "clients":
+    if first.training_backend() != "sequential" or first.record == "rounds":
         return [simulate(c, progress) for c in configs]  # a batched round's bits depend on its batch
     start = time.perf_counter()
     cohort = build(first, workers)
@@ -121,6 +132,14 @@ def _backdoor_images(config: Config) -> set[int]:
     if config.attack != "semantic":
         return set()
     return set(attacks.semantic_indices(config.dataset, config.semantic_set, config.semantic_indices))
+
+
+def _check_fields(variant: dict, what: str) -> None:
+    """A variant may set only the fields a panel's members may differ in (``_FREE``)."""
+    for name in variant:
+        if name in Config.__dataclass_fields__ and name not in _FREE:
+            raise ConfigError(f"{what} sets {name}, which a panel's members share: they may differ only in their "
+                              f"attack ({', '.join(ATTACK_FIELDS)}) and num_rounds; set {name} in the base config")
 
 
 def _check_members(configs: list[Config]) -> None:

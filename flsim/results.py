@@ -1,9 +1,13 @@
 """An experiment's results as tidy tables, saved as Parquet beside a config.json that checks them.
 
 Saving never destroys what flsim did not write: a directory is written only
-if it is new, empty, or an earlier flsim result (nothing in it but the files
-flsim writes). A reader never sees a half-written result, and replacing an
-earlier one never leaves neither (see :mod:`flsim.atomic`).
+if it is new, empty, or an earlier flsim result that flsim demonstrably wrote
+(its config.json names flsim's version and source hash, every file it records
+matches its checksum, and nothing else is there); symbolic links, a file in the
+path and unwritable parents are refused too, all before a run
+(:func:`check_destination`). A reader never sees a half-written result, and a
+replacement swaps the old result for the new one in one rename
+(:mod:`flsim.atomic`).
 """
 
 from __future__ import annotations
@@ -45,8 +49,8 @@ class Results:
 
     ``rounds``: round, main_accuracy, main_loss, backdoor_accuracy, backdoor_loss, seconds
     (round 0 is the server's pre-trained model).
-    ``updates``: round, client, malicious, layer, max_abs_deviation, l2_deviation, cosine_to_mean,
-    max_abs_from_median.
+    ``updates``: round, client, malicious, layer, max_abs_deviation, l2_deviation, cosine_to_mean
+    (and max_abs_from_median with ``config.record == "clients+median"``).
     ``output_bias``: round, client, malicious, class, deviation.
     ``detection``: round, client, malicious, detector, score (one row per detector of
     :data:`flsim.detectors.DETECTORS`; higher scores are more suspicious).
@@ -123,13 +127,15 @@ class Results:
         """Write the tables and ``config.json`` (the config, flsim's version and source hash, and a
         checksum of every table) to ``directory``, all at once or not at all.
 
-        ``directory`` may be new, empty, or an earlier flsim result, which is replaced;
-        anything else raises :class:`DestinationError` before a file is written.
+        ``directory`` may be new, empty, or an earlier flsim result, unchanged, which is replaced in
+        one step (:mod:`flsim.atomic`); anything else raises :class:`DestinationError` before a file is
+        written (:func:`check_destination` says what is refused).
         """
-        directory = Path(directory)
         check_destination(directory)
+        directory = Path(directory)
         with atomic.staging(directory) as staging:
             self._write(staging)
+            check_destination(directory)  # again, just before it is replaced: it may have changed meanwhile
             atomic.publish(staging, directory, replace=True)
         return directory
 
@@ -169,9 +175,18 @@ class Results:
 
 def check_destination(directory: str | os.PathLike) -> None:
     """Raise :class:`DestinationError` unless ``directory`` can take a result without losing a file
-    flsim did not write: it must be new, empty, or an earlier flsim result."""
+    flsim did not write: it must be new, empty, or an earlier flsim result, unchanged since flsim wrote
+    it (its ``config.json`` with flsim's version and source hash, every file it records matching its
+    checksum, and nothing else); no symbolic link, no file in the path, a parent flsim can write in."""
+    if not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(f"the results directory must be a path (str or os.PathLike), got {directory!r}")
     directory = Path(directory)
-    if not directory.exists() and not directory.is_symlink():
+    if directory.is_symlink():
+        raise DestinationError(f"{directory} is a symbolic link (to {os.readlink(directory)}); flsim writes a "
+                               "directory of its own and never through a link: give the directory itself or a "
+                               "new path")
+    _check_parents(directory)
+    if not directory.exists():
         return
     if not directory.is_dir():
         raise DestinationError(f"{directory} exists and is not a directory; results go into a directory: "
@@ -179,15 +194,47 @@ def check_destination(directory: str | os.PathLike) -> None:
     if Path.cwd().resolve().is_relative_to(directory.resolve()):
         raise DestinationError(f"{directory} is the working directory (or holds it); save into a new "
                                "subdirectory instead, e.g. results/run1")
-    entries = {entry.name for entry in directory.iterdir()}
-    foreign = sorted(entries - FILES - _recorded_files(directory / CONFIG_FILE))
+    try:
+        entries = {entry.name: entry for entry in directory.iterdir()}
+    except OSError as error:
+        raise DestinationError(f"{directory} cannot be read ({error.strerror}); choose another directory") from None
+    if not entries:
+        return
+    record, why = _flsim_record(directory / CONFIG_FILE)
+    known = {CONFIG_FILE, *record["checksums"]} if record else FILES
+    foreign = sorted(set(entries) - known)
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise DestinationError(f"{directory} holds files flsim did not write ({shown}); flsim replaces only "
                                "an earlier flsim result: choose a new or empty directory")
-    if entries and not _is_flsim_config(directory / CONFIG_FILE):
-        raise DestinationError(f"{directory} holds no {CONFIG_FILE} that flsim wrote, so it is no flsim "
+    if record is None:
+        raise DestinationError(f"{directory} holds no {CONFIG_FILE} that flsim wrote ({why}), so it is no flsim "
                                "result; choose a new or empty directory")
+    for name, checksum in record["checksums"].items():
+        entry = entries.get(name)
+        found = ("missing" if entry is None else "not a plain file" if entry.is_symlink() or not entry.is_file()
+                 else None if _sha256(entry) == checksum else "changed since flsim wrote it")
+        if found:
+            raise DestinationError(f"{directory} is no longer the result flsim wrote: {name}, recorded in its "
+                                   f"{CONFIG_FILE}, is {found}; flsim replaces only an unchanged result of its "
+                                   "own: move it away or choose a new directory")
+
+
+def _check_parents(directory: Path) -> None:
+    """The path up to ``directory``: no file where a directory must be, and a writable place to make it."""
+    absolute = Path(os.path.abspath(directory))
+    for parent in absolute.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DestinationError(f"{parent} is a file, so {directory} cannot be made under it; choose "
+                                       "another path")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise DestinationError(f"{parent} is not writable, so {directory} cannot be written there; "
+                                       "choose another path")
+            return
+        if parent.is_symlink():
+            raise DestinationError(f"{parent} is a broken symbolic link (to {os.readlink(parent)}), so "
+                                   f"{directory} cannot be made under it; choose another path")
 
 
 def _table_names(record: dict) -> list[str]:
@@ -196,21 +243,30 @@ def _table_names(record: dict) -> list[str]:
     return names or list(TABLES)
 
 
-def _recorded_files(path: Path) -> set[str]:
-    """The files a config.json flsim wrote lists as its result's (none if it is not flsim's)."""
-    if not _is_flsim_config(path):
-        return set()
-    return {f"{name}.parquet" for name in _table_names(json.loads(path.read_text()))}
-
-
-def _is_flsim_config(path: Path) -> bool:
-    """Whether ``path`` is a config.json flsim wrote (a user's own config.json is never replaced)."""
+def _flsim_record(path: Path) -> tuple[dict | None, str]:
+    """The record of a config.json flsim wrote, or (None, what it is instead): a user's own config.json is
+    never taken for flsim's. flsim's names its version, its source hash, the config and a checksum of
+    each of its files (tables and weights, by their file names)."""
     try:
+        if path.is_symlink() or not path.is_file():
+            return None, "none there" if not path.exists() and not path.is_symlink() else "not a plain file"
         record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
-    settings = record.get("config", record) if isinstance(record, dict) else None
-    return isinstance(settings, dict) and {"dataset", "num_clients", "malicious_data_rate"} <= settings.keys()
+    except (OSError, ValueError) as error:
+        return None, f"not JSON: {type(error).__name__}"
+    if not isinstance(record, dict):
+        return None, "not a JSON object"
+    missing = [key for key in ("flsim_version", "source_hash") if not isinstance(record.get(key), str)]
+    if missing:
+        return None, f"no {' and no '.join(missing)}"
+    checksums = record.get("checksums")
+    if not isinstance(record.get("config"), dict) or not isinstance(checksums, dict) or not checksums:
+        return None, "no config and checksums"
+    ours = [name for name in checksums if isinstance(name, str) and isinstance(checksums[name], str)
+            and (name == WEIGHTS_FILE or (name.endswith(".parquet") and "/" not in name and "\\" not in name
+                                          and not name.startswith(".")))]
+    if len(ours) != len(checksums):
+        return None, "its checksums list files flsim does not write"
+    return record, ""
 
 
 def _sha256(path: Path) -> str:

@@ -5,8 +5,8 @@ A family is ``size`` training images of one source class picked by a rule (``RUL
 ``Config(semantic_indices=...)``. :func:`backdoor_predictors` reads, from a federation's pre-trained
 global model, the quantities chapter 1's gradient argument names: how sure the model is that the
 images are not the target, how strongly they drive the output layer's input compared with clean
-images, and how alike they are there. :func:`bootstrap_rank_correlation` and
-:func:`leave_one_group_out` test which of them predicts where the anomaly sits.
+images, and how alike they are there. :func:`leave_one_group_out` and
+:func:`flsim.analysis.bootstrap_rank_correlation` test which of them predicts where the anomaly sits.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from scipy.stats import rankdata
 
 from . import data
-from .analysis import mean_overlap
+from .analysis.bias import mean_overlap
+from .analysis.statistics import bootstrap_rank_correlation, spearman  # noqa: F401 - the chapters' semantic.bootstrap_rank_correlation
 from .attacks import SEMANTIC_SETS
 from .federation import setup
 
@@ -48,16 +48,26 @@ def semantic_family(dataset: str, rule: str, source_class: int, size: int = 20, 
     Ties go to the lower index. ValueError for an unknown rule, a class the dataset lacks, the
     ``target_class`` itself (its images are the target already) or more images than the class has.
     """
+    from .config import DATASET_SHAPES, ConfigError, Config, require_int  # late: config is light, keep it local
+
+    if not isinstance(dataset, str):
+        raise ConfigError(f"dataset must be a dataset's name, e.g. 'fashion_mnist', got {dataset!r}")
+    dataset = Config(dataset=dataset, attack="trigger").dataset  # its spellings ('fashion-mnist'), checked
     if rule not in RULES:
-        raise ValueError(f"rule={rule!r} is not allowed; choose one of {', '.join(map(repr, RULES))}")
+        raise ConfigError(f"rule={rule!r} is not allowed; choose one of {', '.join(map(repr, RULES))}")
+    count = DATASET_SHAPES[dataset][1]
+    target_class = require_int("target_class", target_class, 0, count - 1, f" (the classes of {dataset})")
+    source_class = require_int("source_class", source_class, 0, count - 1, f" (the classes of {dataset})")
+    size = require_int("size", size, 1)
+    seed = require_int("seed", seed, 0)
     images = data.load(dataset)
     classes = [c for c in range(len(images.classes)) if c != target_class]
     if source_class not in classes:
-        raise ValueError(f"source_class={source_class!r} is not allowed; choose one of {classes} (the classes "
+        raise ConfigError(f"source_class={source_class!r} is not allowed; choose one of {classes} (the classes "
                          f"of {dataset} but the target class {target_class})")
     members = torch.nonzero(images.train_y == source_class).flatten()
     if not 1 <= size <= len(members):
-        raise ValueError(f"size={size!r} is not allowed; choose 1 to {len(members)} (the images of class "
+        raise ConfigError(f"size={size!r} is not allowed; choose 1 to {len(members)} (the images of class "
                          f"{source_class})")
     if rule == "random":
         rng = np.random.default_rng(seed)
@@ -138,33 +148,11 @@ def named_set_predictors(config, names) -> pd.DataFrame:
     return predictor_table(setup(config), {name: known[name] for name in names})
 
 
-def bootstrap_rank_correlation(a, b, level: float = 0.95, resamples: int = 2000,
-                               seed: int = 0) -> tuple[float, float, float]:
-    """Spearman's rank correlation of two aligned sequences with a percentile bootstrap interval at
-    ``level`` over their pairs (chapter 4: predictor and outcome over backdoors): (rho, low, high).
-    Resamples in which either side is constant are skipped; NaN bounds with fewer than four pairs.
-    Seeded: the same values give the same interval."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    rho = float(pd.Series(a).rank().corr(pd.Series(b).rank()))
-    if len(a) < 4 or not np.isfinite(rho):
-        return rho, float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    picks = np.stack([rng.integers(0, len(a), len(a)) for _ in range(resamples)])  # the draws, all at once
-    x, y = (rankdata(v[picks], axis=1) for v in (a, b))
-    x, y = x - x.mean(1, keepdims=True), y - y.mean(1, keepdims=True)
-    spread = np.sqrt((x * x).sum(1) * (y * y).sum(1))
-    varied = spread > 0  # a resample in which either side is constant has no correlation
-    draws = (x * y).sum(1)[varied] / spread[varied]
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(draws, [tail, 100 - tail])
-    return rho, float(min(low, rho)), float(max(high, rho))
-
-
 def leave_one_group_out(frame: pd.DataFrame, predictors, outcome: str, group: str,
                         label: str | None = None) -> pd.DataFrame:
     """Each group's rows predicted from the other groups' (chapter 4: leave one rule out).
 
-    Per held-out group: the predictor with the largest |Spearman| with ``outcome`` on the other
+    Per held-out group: the predictor with the largest |Spearman| (:func:`flsim.analysis.spearman`) with ``outcome`` on the other
     groups' rows, a least-squares line of ``outcome`` on it fitted there, and its prediction for the
     held-out rows (``predicted``). With ``label`` (a boolean column), also a logistic fit of it on the
     same predictor (``predicted_label``; where the training rows hold one class only, that class).
@@ -177,7 +165,7 @@ def leave_one_group_out(frame: pd.DataFrame, predictors, outcome: str, group: st
     for held in frame[group].unique():
         test = frame[group] == held
         train = frame[~test]
-        rhos = {p: abs(train[p].rank().corr(train[outcome].rank())) for p in predictors}
+        rhos = {p: abs(spearman(train[p], train[outcome])) for p in predictors}
         chosen = max(rhos, key=lambda p: -1 if not np.isfinite(rhos[p]) else rhos[p])
         x, y = train[chosen].to_numpy(float), train[outcome].to_numpy(float)
         slope, intercept = np.polyfit(x, y, 1) if np.ptp(x) > 0 else (0.0, float(y.mean()))

@@ -23,6 +23,7 @@ workers too.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -32,7 +33,7 @@ import torch
 from tqdm import tqdm  # plain text bar: tqdm.auto warns in kernels without ipywidgets
 
 from .cache import load_cached, source_hash, store
-from .config import Config
+from .config import Config, ConfigError, require_configs
 from .experiment import run
 from .registry import install, user_registrations
 from .results import Results
@@ -54,16 +55,42 @@ def sweep(configs: list[Config], workers: int | None = None, scheduler=None, pro
 
     ``progress``: a bar over the runs that are not cached yet.
     """
-    configs = list(configs)
+    configs = require_configs(configs, "flsim.sweep")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"workers={workers!r} is not allowed; give a number of processes >= 1 (1: in this "
+                          "process), or None for one per four cores")
+    if scheduler is not None:
+        _check_scheduler(scheduler, "scheduler")
+    if not isinstance(progress, bool):
+        raise ConfigError(f"progress must be True or False, got {progress!r}")
     results = [load_cached(c) for c in configs]
     missing = {c.key(): c for c, r in zip(configs, results) if r is None}  # a config listed twice runs once
     if missing:
         if scheduler is None:
-            scheduler = next((os.environ[v] for v in SCHEDULER_VARIABLES if os.environ.get(v)), None)
+            variable = next((v for v in SCHEDULER_VARIABLES if os.environ.get(v)), None)
+            scheduler = os.environ[variable] if variable else None
+            if scheduler:
+                _check_scheduler(scheduler, f"${variable}")
         with tqdm(total=len(missing), desc="runs", unit="run", disable=not progress) as bar:
             done = _on_dask(missing, scheduler, bar) if scheduler else _on_processes(missing, workers, bar)
         results = [r if r is not None else done[c.key()] for c, r in zip(configs, results)]
     return results
+
+
+# A Dask scheduler's address: [protocol://]host:port (tcp, tls, ws, wss, ucx, inproc), as distributed reads it.
+_ADDRESS = re.compile(r"^((tcp|tls|ws|wss|ucx)://)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):\d{1,5}/?$|^inproc://\S+$")
+
+
+def _check_scheduler(scheduler, name: str) -> None:
+    """A scheduler address that cannot be one fails here, not after distributed's connect timeout."""
+    if isinstance(scheduler, str):
+        if not _ADDRESS.match(scheduler.strip()):
+            raise ConfigError(f"{name}={scheduler!r} is not a Dask scheduler address; give one like "
+                              "'tcp://host:8786' (or host:8786), or a distributed.Client")
+        return
+    if type(scheduler).__name__ != "Client":  # distributed is imported only where it is used
+        raise ConfigError(f"{name} must be a Dask scheduler address like 'tcp://host:8786' or a distributed.Client, "
+                          f"got {type(scheduler).__name__}")
 
 
 def _on_processes(configs: dict[str, Config], workers: int | None, bar: tqdm) -> dict[str, Results]:

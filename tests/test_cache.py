@@ -106,15 +106,21 @@ def test_two_processes_finishing_one_config_both_succeed(tmp_path):
 
 
 def test_staging_folders_of_killed_writers_are_removed(tiny_config):
+    """A staging folder is abandoned when no process holds its lock (tests/test_out_safety.py: with a
+    second process); one whose lock is held stays, whoever holds it."""
     parent = cache.cache_dir()
     parent.mkdir(parents=True, exist_ok=True)
-    dead = parent / f".abc-123~staging~{atomic.socket.gethostname()}~{2 ** 22 + 7}~0000"
+    dead = parent / ".abc-123~staging~0000"
     dead.mkdir()
     (dead / "rounds.parquet").write_text("half written")
-    living = parent / f".abc-123~staging~{atomic.socket.gethostname()}~{os.getpid()}~0000"
+    living = parent / ".abc-123~staging~1111"
     living.mkdir()
-    flsim.run(tiny_config)
-    assert not dead.exists() and living.exists()
+    held = atomic._lock(living)  # a writer at work (flock: another open file description, even here)
+    try:
+        flsim.run(tiny_config)
+        assert not dead.exists() and living.exists()
+    finally:
+        os.close(held)
 
 
 def _imports(module: str) -> set[str]:

@@ -91,38 +91,72 @@ def test_load_refuses_a_table_changed_after_saving(results, tmp_path):
         flsim.Results.load(saved)
 
 
-KILL_BETWEEN_RENAMES = """
+KILL_AFTER = """
 import os, signal, sys
 import flsim
 from flsim import atomic
 results = flsim.Results.load(sys.argv[1])
-renames = []
-real = os.rename
-def rename(a, b):
-    real(a, b)
-    renames.append(b)
-    if len(renames) == 1:  # the old result moved aside, the new one not yet in
+if sys.argv[2] == "two renames":  # a filesystem without an exchange: killed between its two renames
+    atomic._EXCHANGE = None
+    real = os.rename
+    def rename(a, b):
+        real(a, b)
+        if "~replaced~" in str(b):
+            os.kill(os.getpid(), signal.SIGKILL)
+    atomic.os.rename = rename
+else:  # killed right after the exchange, before the old result is removed
+    real = atomic._exchange
+    def exchange(a, b):
+        assert real(a, b)
         os.kill(os.getpid(), signal.SIGKILL)
-atomic.os.rename = rename
+    atomic._exchange = exchange
 flsim.run(results.config.replace(seed=1), cache=False).save(sys.argv[1])
 """
 
 
-def test_a_kill_while_replacing_leaves_the_old_result(results, tmp_path):
+def test_a_kill_after_the_exchange_leaves_the_new_result(results, tmp_path):
     target = results.save(tmp_path / "run")
-    killed = subprocess.run([sys.executable, "-c", KILL_BETWEEN_RENAMES, str(target)])
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER, str(target), "exchange"])
+    assert killed.returncode == -signal.SIGKILL
+    assert flsim.Results.load(target).config.seed == 1  # the new result, complete
+    [left] = [p for p in tmp_path.iterdir() if p.name != "run"]  # the old one, under the staging name
+    assert "~staging~" in left.name
+    atomic.clean_abandoned(tmp_path)  # its writer is gone: its lock is free
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_a_kill_between_two_renames_leaves_the_old_result(results, tmp_path):
+    target = results.save(tmp_path / "run")
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER, str(target), "two renames"])
     assert killed.returncode == -signal.SIGKILL
     assert not target.exists()  # killed between the renames: the old result is aside
     assert flsim.Results.load(target).config == results.config  # found again by the next reader
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
 
 
-def test_abandoned_staging_is_removed_and_a_replaced_result_put_back(results, tmp_path):
-    host = atomic.socket.gethostname()
+def test_a_replacement_is_one_exchange_and_never_moves_the_result_away(results, tmp_path, monkeypatch):
     target = results.save(tmp_path / "run")
-    aside = tmp_path / f".run~replaced~{host}~{2 ** 22 + 7}~0000"
-    os.rename(target, aside)
-    staging = tmp_path / f".other~staging~{host}~{2 ** 22 + 9}~0000"
+    renamed, exchanged = [], []
+    real_rename, real_exchange = os.rename, atomic._exchange
+    monkeypatch.setattr(atomic.os, "rename", lambda a, b: (renamed.append((a, b)), real_rename(a, b))[1])
+
+    def exchange(a, b):
+        assert flsim.Results.load(target).config.seed == 0  # the old result, complete, up to the exchange
+        exchanged.append(b)
+        return real_exchange(a, b)
+
+    monkeypatch.setattr(atomic, "_exchange", exchange)
+    flsim.run(results.config.replace(seed=1)).save(target)
+    assert exchanged == [target] and all(a != target for a, _ in renamed)
+    assert flsim.Results.load(target).config.seed == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_abandoned_staging_is_removed_and_a_replaced_result_put_back(results, tmp_path):
+    target = results.save(tmp_path / "run")
+    aside = tmp_path / ".run~replaced~0000"
+    os.rename(target, aside)  # as a writer killed between two renames leaves it (no lock held)
+    staging = tmp_path / ".other~staging~0000"
     staging.mkdir()
     atomic.clean_abandoned(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
