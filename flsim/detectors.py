@@ -190,10 +190,13 @@ def detector_identities() -> list[str]:
 
 
 def score_all(weights: torch.Tensor, global_weights: torch.Tensor, layers: Layers,
-              updates: torch.Tensor | None = None, map: Callable = map) -> dict[str, torch.Tensor]:
+              updates: torch.Tensor | None = None, map: Callable = map,
+              gram: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Every detector's K scores for one round. The detectors that read whole updates share one Gram
-    matrix of them (K^2 P work, shared out by ``map``); ``updates``: w_k - global, if already computed."""
-    gram = gram_matrix(weights - global_weights if updates is None else updates, map)
+    matrix of them (``gram``, if known; else computed here: K^2 P work, shared out by ``map``);
+    ``updates``: w_k - global, if already computed."""
+    if gram is None:
+        gram = gram_matrix(weights - global_weights if updates is None else updates, map)
     return {name: spec(weights, global_weights, layers, gram).float() for name, spec in DETECTORS.items()}
 
 

@@ -83,7 +83,7 @@ def test_the_papers_ratio_stops_at_num_clients_minus_1_and_the_median_ratio_does
     shift and each honest client's 1/10, so the paper's ratio tends to num_clients - 1 and never passes it
     (the attacker's deviation is minus the sum of the others'); from the median the honest clients keep
     their own spread and the ratio grows with the shift."""
-    from flsim.metrics import update_statistics
+    from flsim.metrics import coordinate_median, update_statistics
 
     torch.manual_seed(0)
     n, layers = 10, {"small": slice(0, 10), "large": slice(10, 1010)}
@@ -93,7 +93,7 @@ def test_the_papers_ratio_stops_at_num_clients_minus_1_and_the_median_ratio_does
     for shift in (0.1, 10.0, 1000.0):
         w = weights.clone()
         w[0, :10] += shift  # client 0 dominates the small tensor only
-        stats = update_statistics(w, g, layers)
+        stats = update_statistics(w, g, layers, median=coordinate_median(w))
         paper, median = stats["max_abs_deviation"], stats["max_abs_from_median"]
         ratios[shift] = (float(paper[0, 0] / paper[1:, 0].mean()), float(median[0, 0] / median[1:, 0].mean()))
         assert float(paper[0, 0] / paper[1:, 0].mean()) <= n - 1 + 1e-9
@@ -106,10 +106,10 @@ def test_the_papers_ratio_stops_at_num_clients_minus_1_and_the_median_ratio_does
 
 
 def test_the_median_of_an_even_number_of_clients_is_the_mean_of_the_middle_two():
-    from flsim.metrics import update_statistics
+    from flsim.metrics import coordinate_median, update_statistics
 
     w = torch.tensor([[0.0], [1.0], [2.0], [10.0]])
-    stats = update_statistics(w, torch.zeros(1), {"t": slice(0, 1)})
+    stats = update_statistics(w, torch.zeros(1), {"t": slice(0, 1)}, median=coordinate_median(w))
     assert stats["max_abs_from_median"][:, 0].tolist() == [1.5, 0.5, 0.5, 8.5]
     assert stats["max_abs_deviation"][:, 0].tolist() == [3.25, 2.25, 1.25, 6.75]
 
