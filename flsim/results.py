@@ -205,7 +205,8 @@ def check_destination(directory: str | os.PathLike) -> None:
     foreign = sorted(set(entries) - known)
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise DestinationError(f"{directory} holds files flsim did not write ({shown}); flsim replaces only "
+        mine = "" if record else f" and no {CONFIG_FILE} that flsim wrote ({why})"
+        raise DestinationError(f"{directory} holds files flsim did not write ({shown}){mine}; flsim replaces only "
                                "an earlier flsim result: choose a new or empty directory")
     if record is None:
         raise DestinationError(f"{directory} holds no {CONFIG_FILE} that flsim wrote ({why}), so it is no flsim "
