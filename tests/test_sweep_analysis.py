@@ -77,14 +77,6 @@ def test_sweep_runs(runs):
     assert clean.poisoned == 0 and np.isnan(clean.target_shift) and np.isnan(clean.predicted_shift)
 
 
-def test_layer_ranks_average_seeds_and_skip_runs_without_attacker(runs):
-    summary = analysis.sweep_summary(runs, by="num_malicious")
-    ranks = analysis.layer_ranks(summary, "num_malicious", "auc")
-    assert list(ranks.index) == [1] and list(ranks.columns) == list(LAYERS)
-    assert ranks.loc[1, "fc2.bias"] == 1 and ranks.loc[1, "fc1.weight"] == 2
-    assert (analysis.layer_ranks(summary, "num_malicious", "benign_mean").loc[0] == [2, 1]).all()
-
-
 @pytest.fixture
 def closing():
     yield
@@ -169,11 +161,6 @@ def test_power_law_exponent():
     assert analysis.power_law_exponent(x, 2 / np.sqrt(x)) == pytest.approx(-0.5)
     assert np.isnan(analysis.power_law_exponent(x, x - 0.005))  # a non-positive value
     assert np.isnan(analysis.power_law_exponent([1, 1], [1, 2]))
-
-
-def test_layer_ranks_sorts_the_swept_values():
-    summary = analysis.sweep_summary([fake_results(2), fake_results(1)], by="num_malicious")
-    assert list(analysis.layer_ranks(summary, "num_malicious").index) == [1, 2]
 
 
 def test_sweep_figures_tick_the_swept_values(runs, closing):
