@@ -564,14 +564,19 @@ def anomaly_law(law: pd.DataFrame, predictor: str = "activation_scale", lead: st
             ax.scatter(row[predictor], row[lead], marker="*", s=260, color=tint, edgecolor="black",
                        linewidth=0.8, zorder=3)
             ax.annotate(words, (row[predictor], row[lead]), textcoords="offset points", xytext=(9, 5),
-                        fontsize=10, fontweight="bold")
+                        fontsize=10, fontweight="bold", zorder=4,
+                        bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.8))
         else:
             ax.axhline(row[lead], color=tint, linestyle="--", linewidth=1.2, zorder=1)
             ax.annotate(f"{words} (no {predictor.replace('_', ' ')})", (1.0, row[lead]), ha="right",
                         xycoords=("axes fraction", "data"), textcoords="offset points", xytext=(-4, 4),
                         fontsize=9, color=tint)
-    ax.annotate("fc2.bias leads", (0.01, 0), xycoords=("axes fraction", "data"), textcoords="offset points",
-                xytext=(0, 4), fontsize=9, color="0.3")
+    low, high = ax.get_ylim()  # room on both sides of 0 for the two labels
+    room = 0.12 * (high - low)
+    ax.set_ylim(min(low, -room), max(high, room))
+    # the law leaves these corners empty: fc2.bias leads at small scales, another tensor at large ones
+    ax.annotate("fc2.bias leads", (0.99, 0), xycoords=("axes fraction", "data"), textcoords="offset points",
+                xytext=(0, 4), ha="right", fontsize=9, color="0.3")
     ax.annotate("another tensor leads", (0.01, 0), xycoords=("axes fraction", "data"), textcoords="offset points",
                 xytext=(0, -12), fontsize=9, color="0.3")
     ax.set(xlabel=LAW_LABELS.get(predictor, predictor),
