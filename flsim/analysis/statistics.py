@@ -162,7 +162,9 @@ def bootstrap_mean(values, level: float = 0.95, draws: int = 2000, seed: int = 0
         warnings.simplefilter("ignore", stats.DegenerateDataWarning)
         interval = stats.bootstrap((values,), np.mean, n_resamples=draws, confidence_level=level,
                                    method="percentile", rng=np.random.default_rng(seed)).confidence_interval
-    return mean, float(interval.low), float(interval.high)
+    # scipy interpolates as (1 - g) x + g y, which can round an ulp past equal neighbours: keep the range
+    low, high = np.clip([interval.low, interval.high], values.min(), values.max())
+    return mean, float(low), float(high)
 
 
 def ratio_interval(malicious, benign, level: float = 0.95, draws: int = 2000,
