@@ -1,6 +1,7 @@
 """The output layer's bias, from its gradient to its shift: the gradient taken apart on real clients, one
-local epoch's bias change split into where it comes from, the measured shift against the first-order
-prediction (chapter 1) and the attackers' shift class by class (chapter 3)."""
+local epoch's bias change split into where it comes from, how alike a set of samples drives the output
+layer's input, the measured shift against the first-order prediction (chapter 1) and the attackers'
+shift class by class (chapter 3)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 from .. import theory
 from .statistics import mean_interval
 
-
+# output_bias_terms' terms of the target-class bias change, in the order the chapter adds them up
 BIAS_TERMS = ("poisoned_labels", "clean_labels", "start_probability", "rise_via_bias", "rise_via_weights")
 
 

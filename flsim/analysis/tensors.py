@@ -11,7 +11,7 @@ import torch
 from ..robust import robust_z
 from .statistics import auc_interval, roc_auc
 
-
+# For these statistics a low value is the anomaly; scores are negated before ranking.
 LOW_IS_ANOMALOUS = {"cosine_to_mean"}
 
 
@@ -28,7 +28,7 @@ def _robust_z_of(scores: pd.Series) -> pd.Series:
 
 def layer_summary(updates: pd.DataFrame, statistic: str = "max_abs_deviation") -> pd.DataFrame:
     """Per layer: malicious/benign ratio of the mean statistic, ROC-AUC, how often an attacker scores
-    highest, and by how far.
+    highest, and by how far (chapter 3; the per-tensor summary the later chapters build on).
 
     ``top_rate`` is the share of rounds (with an attacker chosen) in which the
     highest score of the layer belongs to a malicious client. ``attacker_z`` is
