@@ -22,8 +22,8 @@ import torch
 
 from .analysis.statistics import bootstrap_mean  # noqa: F401 - also the chapters' localisation.bootstrap_mean
 from .attacks.submission import critical_tensors
-from .config import Config
-from .federation import Federation, setup
+from .config import Config, ConfigError, require_config, require_number
+from .federation import Federation, first_round_attackers, setup
 from .train import exact_fp32
 from .workers import intra_op_threads
 
@@ -38,9 +38,6 @@ def substitution(config: Config, threshold: float = 0.9) -> pd.DataFrame:
     The attackers are :func:`round_one_attackers`'. Accuracies are those of ``Federation.evaluate``: the
     backdoor measured as :mod:`flsim.attacks` defines it.
     """
-    from .config import ConfigError, require_config, require_number  # late: only these checks need them
-    from .federation import first_round_attackers
-
     config = require_config(config, "substitution")
     threshold = require_number("threshold", threshold, 0, 1, low_open=True)
     if config.attack == "none":

@@ -19,6 +19,7 @@ from . import data
 from .analysis.bias import mean_overlap
 from .analysis.statistics import bootstrap_rank_correlation, spearman  # noqa: F401 - the chapters' semantic.bootstrap_rank_correlation
 from .attacks import SEMANTIC_SETS
+from .config import DATASET_SHAPES, Config, ConfigError, require_int
 from .federation import setup
 
 RULES = ("least_ink", "most_ink", "random", "stripes")
@@ -48,8 +49,6 @@ def semantic_family(dataset: str, rule: str, source_class: int, size: int = 20, 
     Ties go to the lower index. ValueError for an unknown rule, a class the dataset lacks, the
     ``target_class`` itself (its images are the target already) or more images than the class has.
     """
-    from .config import DATASET_SHAPES, ConfigError, Config, require_int  # late: config is light, keep it local
-
     if not isinstance(dataset, str):
         raise ConfigError(f"dataset must be a dataset's name, e.g. 'fashion_mnist', got {dataset!r}")
     dataset = Config(dataset=dataset, attack="trigger").dataset  # its spellings ('fashion-mnist'), checked

@@ -49,8 +49,9 @@ def sweep(configs: list[Config], workers: int | None = None, scheduler=None, pro
     ``distributed.Client``; None falls back to ``$FLSIM_SCHEDULER``, then
     ``$DASK_SCHEDULER_ADDRESS``, then local processes.
 
-    ``workers`` (local processes only), None: one process per four cores, since
-    a run already trains a client per core. ``workers=1`` runs in this process.
+    ``workers`` (local processes only, an integer >= 1), None: one process per four
+    cores, since a run already trains a client per core. ``workers=1`` runs in this
+    process. An empty ``configs`` gives an empty list.
     Worker processes end when this process ends, even if it is killed.
 
     ``progress``: a bar over the runs that are not cached yet.
@@ -61,8 +62,6 @@ def sweep(configs: list[Config], workers: int | None = None, scheduler=None, pro
                           "process), or None for one per four cores")
     if scheduler is not None:
         _check_scheduler(scheduler, "scheduler")
-    if not isinstance(progress, bool):
-        raise ConfigError(f"progress must be True or False, got {progress!r}")
     results = [load_cached(c) for c in configs]
     missing = {c.key(): c for c, r in zip(configs, results) if r is None}  # a config listed twice runs once
     if missing:
