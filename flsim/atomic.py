@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import fcntl
 import os
 import secrets
 import shutil
@@ -35,6 +34,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; abandoned folders are then told by their age alone
+    fcntl = None
 
 OPENING, STAGING, REPLACED = "opening", "staging", "replaced"
 STALE_SECONDS = 24 * 3600  # an opening folder (or one an older flsim left) is taken as abandoned after this
@@ -49,9 +53,11 @@ def _lock(path: Path, wait: bool = False) -> int | None:
     """An open descriptor of the directory ``path`` holding its exclusive flock, or None where another
     process holds it (or ``path`` is no directory of its own: gone, a file, a link)."""
     try:
-        handle = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        handle = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
         return None
+    if fcntl is None:
+        return handle
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
     except OSError:
@@ -111,7 +117,7 @@ def _exchange_function():
     """The C library's atomic exchange of two paths, or None where there is none."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-    except OSError:
+    except (OSError, TypeError):
         return None
     if sys.platform.startswith("linux") and hasattr(libc, "renameat2"):
         renameat2 = libc.renameat2
@@ -186,7 +192,7 @@ def clean_abandoned(parent: Path) -> None:
         if found is None:
             continue
         target, kind, legacy = found
-        if (kind == OPENING or legacy) and not _old(entry):  # no lock to ask: only age tells
+        if (kind == OPENING or legacy or fcntl is None) and not _old(entry):  # no lock to ask: only age tells
             continue
         handle = _lock(entry)
         if handle is None:  # a writer holds it, or it is gone already

@@ -59,7 +59,7 @@ def panel(configs: list[Config], progress: bool = False) -> list[Results]:
     The configs may differ only in ``ATTACK_FIELDS`` and ``num_rounds``, on the same pool
     (:func:`panel_configs` makes such configs); ConfigError names the field that differs. Where
     nothing can be shared bit for bit (``record="rounds"``, the batched backend on a GPU) the
-    members run one by one.
+    members run one by one. No configs give no results (``[]``); anything but Configs is named.
     """
     configs = require_configs(configs, "flsim.panel")
     if not configs:
