@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+
 def roc_auc(scores, malicious) -> float:
     """ROC-AUC of ``scores`` for telling malicious (True) from benign rows: 1.0 is perfect, 0.5 is chance.
-    NaN when either group is empty.
+    NaN when either group is empty or a score is NaN.
 
     scipy's Mann-Whitney U of the malicious scores against the benign (average ranks for ties) over
     the number of pairs, which is scikit-learn's ``roc_auc_score`` up to float rounding. Not that
@@ -146,10 +147,9 @@ def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-
 def bootstrap_mean(values, level: float = 0.95, draws: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """The mean of ``values`` (e.g. one per seed) and its percentile bootstrap interval at ``level`` (chapter
-    10): (mean, low, high), ``scipy.stats.bootstrap`` with ``draws`` resamples from
+    """The mean of ``values`` (e.g. one per seed) and its percentile bootstrap interval at ``level``
+    (chapter 10): (mean, low, high), ``scipy.stats.bootstrap`` with ``draws`` resamples from
     ``numpy.random.default_rng(seed)``. Unlike a Student-t interval it stays within the values' range (a
     share cannot pass 100%). NaN values are dropped; with fewer than two there is no interval (NaN
     bounds). Seeded."""
