@@ -239,14 +239,15 @@ def memory_bytes(device: torch.device) -> int:
 
 def check_memory(config: Config, device: torch.device) -> None:
     """ConfigError before any data is loaded where a round of ``config`` cannot fit in memory here:
-    record='clients' holds every chosen client's model and update (two clients x parameters matrices)."""
+    a round that records its clients holds every chosen client's model and update (two clients x
+    parameters matrices)."""
     if config.record == "rounds":
         return  # two chunks of models, whatever the round's size
     need = 2 * config.num_chosen * model_bytes(config)
     have = memory_bytes(device)
     if need > have:
         setting = "clients_per_round" if config.clients_per_round is not None else "num_clients"
-        raise ConfigError(f"a round of {config.num_chosen} clients with record='clients' holds every client's model "
+        raise ConfigError(f"a round of {config.num_chosen} clients with record={config.record!r} holds every client's model "
                           f"and update: {need / 2**30:.1f} GiB, more than the {have / 2**30:.1f} GiB of memory here "
                           f"({device.type}); use record='rounds' (FedAvg: only the rounds table, two chunks of "
                           f"models), or fewer clients a round (clients_per_round, or {setting})")
