@@ -247,8 +247,8 @@ def check_memory(config: Config, device: torch.device) -> None:
     have = memory_bytes(device)
     if need > have:
         setting = "clients_per_round" if config.clients_per_round is not None else "num_clients"
-        raise ConfigError(f"a round of {config.num_chosen} clients with record={config.record!r} holds every client's model "
-                          f"and update: {need / 2**30:.1f} GiB, more than the {have / 2**30:.1f} GiB of memory here "
+        raise ConfigError(f"a round of {config.num_chosen} clients with record={config.record!r} holds every "
+                          f"client's model and update: {need / 2**30:.1f} GiB, more than the {have / 2**30:.1f} GiB of memory here "
                           f"({device.type}); use record='rounds' (FedAvg: only the rounds table, two chunks of "
                           f"models), or fewer clients a round (clients_per_round, or {setting})")
 

@@ -126,8 +126,8 @@ def validate(defaults: dict[str, object], passed: dict[str, object]) -> dict[str
         if not _compatible(defaults[name], value, name):
             if defaults[name] is None:
                 field = _config_field(name)
-                kinds = " or ".join("None" if t is type(None) else {"tuple": "a list of integers", "int": "an "
-                                    "integer", "float": "a number", "str": "text"}[t.__name__] for t in _field_types(field))
+                words = {"tuple": "a list of integers", "int": "an integer", "float": "a number", "str": "text"}
+                kinds = " or ".join("None" if t is type(None) else words[t.__name__] for t in _field_types(field))
                 raise ParameterError(f"parameter {name}={value!r} should be like Config's {field}: {kinds} "
                                      f"(its default is {name}=None)")
             raise ParameterError(f"parameter {name}={value!r} should be like its default "
