@@ -248,9 +248,10 @@ def check_memory(config: Config, device: torch.device) -> None:
     if need > have:
         setting = "clients_per_round" if config.clients_per_round is not None else "num_clients"
         raise ConfigError(f"a round of {config.num_chosen} clients with record={config.record!r} holds every "
-                          f"client's model and update: {need / 2**30:.1f} GiB, more than the {have / 2**30:.1f} GiB of memory here "
-                          f"({device.type}); use record='rounds' (FedAvg: only the rounds table, two chunks of "
-                          f"models), or fewer clients a round (clients_per_round, or {setting})")
+                          f"client's model and update: {need / 2**30:.1f} GiB, more than the "
+                          f"{have / 2**30:.1f} GiB of memory here ({device.type}); use record='rounds' (FedAvg: "
+                          f"only the rounds table, two chunks of models), or fewer clients a round "
+                          f"(clients_per_round, or {setting})")
 
 
 def _split(config: Config, dataset: data.Dataset, backdoor: Backdoor | None, device: torch.device):
