@@ -100,8 +100,8 @@ def shares(table: pd.DataFrame) -> pd.DataFrame:
 def tensor_shares(table: pd.DataFrame, by: str = "backdoor", level: float = 0.95) -> pd.DataFrame:
     """Per ``by`` and tensor (in the model's order), over the attacker models of :func:`shares`' rows (e.g.
     one per seed) that learned the backdoor (own backdoor accuracy above the global model's): the mean
-    ``share_alone`` and ``share_removed`` with their :func:`flsim.analysis.bootstrap_mean` intervals (``_lo``, ``_hi``), and
-    in how many of those ``models`` the tensor is ``critical`` (chapter 10)."""
+    ``share_alone`` and ``share_removed`` with their :func:`flsim.analysis.bootstrap_mean` intervals
+    (``_lo``, ``_hi``), and in how many of those ``models`` the tensor is ``critical`` (chapter 10)."""
     learned = table[table.own_backdoor > table.global_backdoor]
     rows = []
     for (group, tensor), part in learned.groupby([by, "tensor"], sort=False):

@@ -17,7 +17,7 @@ import torch
 
 from . import data
 from .analysis.bias import mean_overlap
-from .analysis.statistics import bootstrap_rank_correlation, spearman  # noqa: F401 - the chapters' semantic.bootstrap_rank_correlation
+from .analysis.statistics import bootstrap_rank_correlation, spearman  # noqa: F401 - chapter 4 calls the first here
 from .attacks import SEMANTIC_SETS
 from .config import DATASET_SHAPES, Config, ConfigError, require_int
 from .federation import setup
@@ -151,9 +151,9 @@ def leave_one_group_out(frame: pd.DataFrame, predictors, outcome: str, group: st
                         label: str | None = None) -> pd.DataFrame:
     """Each group's rows predicted from the other groups' (chapter 4: leave one rule out).
 
-    Per held-out group: the predictor with the largest |Spearman| (:func:`flsim.analysis.spearman`) with ``outcome`` on the other
-    groups' rows, a least-squares line of ``outcome`` on it fitted there, and its prediction for the
-    held-out rows (``predicted``). With ``label`` (a boolean column), also a logistic fit of it on the
+    Per held-out group: the predictor with the largest |Spearman| (:func:`flsim.analysis.spearman`) with
+    ``outcome`` on the other groups' rows, a least-squares line of ``outcome`` on it fitted there, and its
+    prediction for the held-out rows (``predicted``). With ``label`` (a boolean column), also a logistic fit of it on the
     same predictor (``predicted_label``; where the training rows hold one class only, that class).
     Returns ``frame`` with columns chosen (the predictor used), predicted and predicted_label.
     """

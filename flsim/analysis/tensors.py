@@ -55,7 +55,8 @@ def layer_summary(updates: pd.DataFrame, statistic: str = "max_abs_deviation") -
     return pd.DataFrame(rows)
 
 
-def auc_table(updates: pd.DataFrame, statistics=("max_abs_deviation", "l2_deviation", "cosine_to_mean")) -> pd.DataFrame:
+def auc_table(updates: pd.DataFrame,
+              statistics=("max_abs_deviation", "l2_deviation", "cosine_to_mean")) -> pd.DataFrame:
     """ROC-AUC per layer (rows) and statistic (columns)."""
     return pd.DataFrame({s: layer_summary(updates, s).set_index("layer").auc for s in statistics})
 
