@@ -127,3 +127,23 @@ def test_regime_names_the_maps_coordinates():
     assert regime(Config(samples_per_client=None, local_epochs=2, attack="trigger", malicious_data_rate=2,
                          num_malicious=2)).startswith("172 local SGD steps per client and round, 1 in 4 ")
     assert regime(Config(attack="none")) == "5 local SGD steps per client and round, no attack"
+
+
+def test_tensor_standing_and_sweep_ratio_share_one_runs_round_draws():
+    """A run's ratio interval in tensor_standing (chapter 3) is sweep_ratio's for a sweep of that one run
+    (chapters 5-7): both come from round_ratio_draws, 1000 draws seeded 0, bit for bit."""
+    import flsim
+    from flsim.analysis import round_ratio_draws, sweep_ratio, tensor_standing
+
+    rng = np.random.default_rng(3)
+    rows = [dict(round=r, client=c, malicious=c == 0 and r != 3, layer=layer,
+                 max_abs_deviation=rng.gamma(2.0) + (c == 0) * (layer == "fc2.bias"), l2_deviation=1.0,
+                 cosine_to_mean=0.5)
+            for r in range(1, 6) for c in range(5) for layer in ("fc1.weight", "fc2.bias")]
+    run = flsim.Results(flsim.Config(num_malicious=1), {"updates": pd.DataFrame(rows)})
+    standing = tensor_standing({"run": run}, "fc2.bias").loc["run"]
+    swept = sweep_ratio([run], "num_malicious").loc[(1, "fc2.bias")]
+    assert (standing.ratio_lo, standing.ratio_hi) == (swept.lo, swept.hi)
+    point, drawn = round_ratio_draws(run.updates, "max_abs_deviation", np.random.default_rng(0), 1000)["fc2.bias"]
+    assert point == pytest.approx(standing.ratio) and len(drawn) == 1000
+    assert standing.ratio_lo < standing.ratio < standing.ratio_hi
