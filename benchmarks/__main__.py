@@ -1,5 +1,7 @@
 """Run every benchmark side by side and print the table: ``python -m benchmarks`` (or ``make bench``).
 
+Exits non-zero when the analysed round falls below :data:`GATES` (not with ``--quick``).
+
 Options: ``--quick`` (tiny cases, one repeat: checks that everything runs),
 ``--repeats N``, ``--no-flower``, ``--batched`` (adds flsim's batched backend
 on CPU), ``--out FILE``. Writes the JSON record to
@@ -32,6 +34,8 @@ FLOWER_SITE = Path(os.environ.get("BENCH_FLOWER_SITE", Path(sys.prefix) / "flowe
 CASES = [(10, 5000, 1), (100, 100, 3), (1000, 10, 3)]
 QUICK_CASES = [(4, 500, 1), (20, 50, 1), (100, 5, 1)]
 FLOWER_CASES = [(100, 100), (1000, 10)]
+# The gate: the least speed-up of the analysed round (simulate's default) over the plain loop, per case.
+GATES = {(100, 100): 1.2, (1000, 10): 1.0}
 
 
 def run(args: list[str], out: Path, env: dict | None = None, timeout: float = 3600) -> dict:
@@ -113,7 +117,22 @@ def summarise_case(clients, samples, rounds, records) -> dict:
             for c in ("flsim", "plain")}
     if "flsim-batched" in seconds:
         row["speedup_batched_vs_plain"] = seconds["plain"] / seconds["flsim-batched"]
+    steps = [step for r in records["flsim-analysed"] for step in r["step_seconds"]]
+    row["analysed_step_seconds"] = {name: statistics.median(step[name] for step in steps) for name in steps[0]}
     return row
+
+
+def gate(rows: list[dict]) -> list[str]:
+    """Where the analysed round is slower than :data:`GATES` allows, one line each (none: passed)."""
+    failures = []
+    for r in rows:
+        least = GATES.get((r["clients"], r["samples"]))
+        if least is not None and r["speedup_analysed_vs_plain"] < least:
+            steps = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in r["analysed_step_seconds"].items())
+            failures.append(f"{r['clients']} x {r['samples']}: the analysed round is "
+                            f"{r['speedup_analysed_vs_plain']:.2f}x the plain loop, below the gate of {least}x "
+                            f"(its steps: {steps})")
+    return failures
 
 
 def flower_section(cases, rows, work: Path) -> list[dict]:
@@ -165,6 +184,10 @@ def table(report: dict) -> str:
         lines.append(f"  {'':>18s} and analysing them (simulate's default round): {s['flsim-analysed']:.2f} s, "
                      f"{100 * r['analysis_overhead']:+.0f}% over flsim, {r['speedup_analysed_vs_plain']:.2f}x the "
                      f"plain loop, peak {r['peak_extra_mb']['flsim-analysed']:.0f} MB")
+        steps = r["analysed_step_seconds"]
+        lines.append(f"  {'':>18s} where its time goes (s): " + ", ".join(
+            f"{name} {seconds:.2f}" for name, seconds in steps.items() if name != "median")
+            + f"; record='clients+median' adds {steps['median']:.2f}")
         if "per_client_overhead_ms" in r:
             o = r["per_client_overhead_ms"]
             lines.append(f"  {'':>18s} per-client overhead: flsim {o['flsim']:.2f} ms, plain {o['plain']:.2f} ms")
@@ -219,6 +242,7 @@ def main(argv=None) -> int:
         del row["_files"]
     report["machine"]["load_average_after"] = os.getloadavg()
     report["seconds"] = time.perf_counter() - began
+    report["gate_failures"] = [] if args.quick else gate(report["peers"])
     text = table(report)
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -226,6 +250,9 @@ def main(argv=None) -> int:
     out.write_text(json.dumps(report, indent=1))
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=1))
     print(f"\n{report['seconds'] / 60:.1f} min; written to {out}")
+    if report["gate_failures"]:
+        print("\nGATE FAILED:\n  " + "\n  ".join(report["gate_failures"]), file=sys.stderr)
+        return 1
     return 0
 
 

@@ -10,7 +10,9 @@ Contestants:
   (the default, for the per-client tables).
 - ``flsim-analysed``: the round :func:`flsim.simulate` runs by default: ``flsim-clients``
   plus the round's analysis (:func:`flsim.experiment.analyse_round`: the statistics of
-  every tensor, the output-bias deviations and every detector, as tables).
+  every tensor, the output-bias deviations and every detector, as tables), each step
+  timed (``step_seconds``), and apart from the round's time the coordinate-wise median
+  that ``record="clients+median"`` adds.
 - ``flsim-batched``: flsim's batched backend (vmap over the clients), forced.
 - ``plain``: the loop users commonly write: per client a deep copy of the
   global model, a DataLoader and an optimizer; the state dicts are averaged.
@@ -39,6 +41,7 @@ from flsim.aggregators import fedavg, fedavg_streamed
 from flsim.experiment import analyse_round
 from flsim.federation import Round
 from flsim.flat import round_matrix
+from flsim.metrics import coordinate_median
 from flsim.train import make_trainer
 
 from . import common
@@ -53,23 +56,32 @@ def flsim_rounds(clients, rounds: int, backend: str, batch: int = common.BATCH, 
     baseline = common.reset_peak_rss()
     round_weights = round_matrix(len(clients), weights) if hold_round else None  # allocated once, as in simulate
     round_updates = round_matrix(len(clients), weights) if analyse else None
-    seconds = []
+    seconds, steps = [], []  # steps: per round, the training's and each analysis step's seconds
     for round_ in range(1, rounds + 1):
         start = time.perf_counter()
         generators = [common.flsim_generator(round_, k) for k in range(len(clients))]
         if hold_round:
             trained = trainer.train_clients(weights, clients, common.EPOCHS, generators, out=round_weights)
+            step = {"training": time.perf_counter() - start}
             if analyse:
                 honest = np.zeros(len(clients), dtype=bool)
                 analyse_round(Round(round_, np.arange(len(clients)), honest, clients, generators), trained, weights,
-                              trainer, round_updates)
+                              trainer, round_updates, seconds=step)
+            aggregated = time.perf_counter()
             weights = fedavg(trained)
+            step["fedavg"] = time.perf_counter() - aggregated
         else:
             chunks = trainer.stream_clients(weights, clients, common.EPOCHS, generators)
             weights = fedavg_streamed(chunk for _, chunk in chunks)
         seconds.append(time.perf_counter() - start)
+        if analyse:  # what record="clients+median" adds, outside the round's time
+            median_start = time.perf_counter()
+            coordinate_median(trained, trainer.map)
+            step["median"] = time.perf_counter() - median_start
+        if hold_round:
+            steps.append(step)
     trainer.load(weights)
-    return trainer.model, seconds, baseline
+    return trainer.model, seconds, steps, baseline
 
 
 def plain_rounds(clients, rounds: int, batch: int = common.BATCH):
@@ -101,17 +113,18 @@ def main(contestant: str, num_clients: int, samples: int, rounds: int, out: Path
     test_x, test_y = common.test_data(5000)
     if contestant.startswith("flsim"):
         backend = "batched" if contestant == "flsim-batched" else "auto"
-        model, seconds, baseline = flsim_rounds(clients, rounds, backend, batch,
+        model, seconds, steps, baseline = flsim_rounds(clients, rounds, backend, batch,
                                                 hold_round=contestant in ("flsim-clients", "flsim-analysed"),
                                                 analyse=contestant == "flsim-analysed")
     elif contestant.startswith("plain"):
         model, seconds, baseline = plain_rounds(clients, rounds, batch)
+        steps = []
     else:
         raise SystemExit(f"unknown contestant {contestant!r}")
     peak = common.peak_rss_bytes()
     torch.save(common.flat(model), out.with_suffix(".pt"))
     record = dict(contestant=contestant, clients=num_clients, trained_clients=len(clients), samples=samples,
-                  rounds=rounds, round_seconds=seconds, accuracy=common.accuracy(model, test_x, test_y),
+                  rounds=rounds, round_seconds=seconds, step_seconds=steps, accuracy=common.accuracy(model, test_x, test_y),
                   peak_extra_bytes=peak - baseline, data_bytes=sum(x.nbytes + y.nbytes for x, y in clients),
                   threads=torch.get_num_threads())
     out.write_text(json.dumps(record))

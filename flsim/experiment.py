@@ -166,7 +166,7 @@ ANALYSIS_STEPS = ("updates", "median", "statistics", "output_bias", "gram", "det
 
 def analyse_round(round_: Round, weights: torch.Tensor, global_weights: torch.Tensor, trainer: FlatTrainer,
                   updates: torch.Tensor, from_median: bool = False,
-                  seconds: dict[str, float] | None = None) -> dict[str, pd.DataFrame]:
+                  seconds: dict[str, float] | None = None, clock=time.perf_counter) -> dict[str, pd.DataFrame]:
     """A round's per-client tables by name: ``updates`` (statistics per tensor), ``output_bias``
     (output-bias deviations) and ``detection`` (detector scores), as in :class:`flsim.results.Results`.
 
@@ -174,36 +174,37 @@ def analyse_round(round_: Round, weights: torch.Tensor, global_weights: torch.Te
     like ``weights``, reused round after round) for all of them, and the work is
     shared out among the trainer's worker threads (:meth:`flsim.train.FlatTrainer.map`).
     ``from_median``: also max |w_k - median w| (``record="clients+median"``). ``seconds``:
-    if given, each of :data:`ANALYSIS_STEPS` adds its wall time there (the benchmarks read it).
+    if given, each of ``ANALYSIS_STEPS`` adds its time by ``clock`` there (wall time by default; the
+    benchmarks and the test suite's scaling gate read it).
     """
     layers = trainer.layers
-    with _timed(seconds, "updates"):
+    with _timed(seconds, "updates", clock):
         trainer.map(lambda rows: torch.sub(weights[rows], global_weights, out=updates[rows]),
                     chunks(len(weights), ROW_CHUNK))
-    with _timed(seconds, "median"):
+    with _timed(seconds, "median", clock):
         median = coordinate_median(weights, trainer.map) if from_median else None
-    with _timed(seconds, "statistics"):
+    with _timed(seconds, "statistics", clock):
         stats = update_statistics(weights, global_weights, layers, updates, map=trainer.map, median=median)
-    with _timed(seconds, "output_bias"):
+    with _timed(seconds, "output_bias", clock):
         bias = output_bias_deviation(weights, layers.output_bias)
-    with _timed(seconds, "gram"):
+    with _timed(seconds, "gram", clock):
         gram = gram_matrix(updates, trainer.map)
-    with _timed(seconds, "detectors"):
+    with _timed(seconds, "detectors", clock):
         scores = detectors.score_all(weights, global_weights, layers, updates, map=trainer.map, gram=gram)
-    with _timed(seconds, "tables"):
+    with _timed(seconds, "tables", clock):
         return {"updates": _update_rows(round_, list(layers), stats), "output_bias": _bias_rows(round_, bias),
                 "detection": _detection_rows(round_, scores)}
 
 
 @contextlib.contextmanager
-def _timed(seconds: dict[str, float] | None, step: str):
-    """Adds the block's wall time to ``seconds[step]``; nothing where ``seconds`` is None."""
-    start = time.perf_counter()
+def _timed(seconds: dict[str, float] | None, step: str, clock):
+    """Adds the block's time by ``clock`` to ``seconds[step]``; nothing where ``seconds`` is None."""
+    start = clock()
     try:
         yield
     finally:
         if seconds is not None:
-            seconds[step] = seconds.get(step, 0.0) + time.perf_counter() - start
+            seconds[step] = seconds.get(step, 0.0) + clock() - start
 
 
 def _update_rows(round_: Round, layers: list[str], stats: dict) -> pd.DataFrame:
