@@ -29,6 +29,7 @@ from .config import Config
 TABLES = ("rounds", "updates", "output_bias", "detection", "defence")  # every run's, in this order
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "final_weights.npy"
+READ_ATTEMPTS = 5  # reads of a result that is replaced while it is read, before giving up
 FILES = frozenset({CONFIG_FILE, WEIGHTS_FILE, *(f"{name}.parquet" for name in TABLES)})  # what any result holds
 
 
@@ -157,8 +158,26 @@ class Results:
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "Results":
-        """Read a saved result; :class:`ResultsError` if a table does not match its checksum."""
+        """Read a saved result; :class:`ResultsError` if a table does not match its checksum.
+
+        A result replaced while it is read (:meth:`save` swaps the whole folder) is read again, so the
+        config and the tables returned are always those of one result."""
         directory = Path(directory)
+        for attempt in range(READ_ATTEMPTS):
+            before = _identity(directory)
+            try:
+                results = cls._read(directory)
+            except (OSError, ValueError):
+                if attempt + 1 == READ_ATTEMPTS or _identity(directory) == before:
+                    raise
+                continue  # replaced mid-read: a file of the old one gone, or old and new files mixed
+            if _identity(directory) == before:
+                return results
+        raise ResultsError(f"{directory} was replaced while it was read, {READ_ATTEMPTS} reads in a row; read it "
+                           "again when its writer is done")
+
+    @classmethod
+    def _read(cls, directory: Path) -> "Results":
         if not directory.exists():
             atomic.clean_abandoned(directory.parent)  # a replacement killed mid-way: put the old result back
         record = json.loads((directory / CONFIG_FILE).read_text())
@@ -268,6 +287,15 @@ def _flsim_record(path: Path) -> tuple[dict | None, str]:
     if len(ours) != len(checksums):
         return None, "its checksums list files flsim does not write"
     return record, ""
+
+
+def _identity(directory: Path) -> tuple[int, int] | None:
+    """Which folder ``directory`` names now (device, inode); None where there is none."""
+    try:
+        info = os.stat(directory)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def _sha256(path: Path) -> str:

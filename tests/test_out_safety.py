@@ -171,3 +171,38 @@ def test_an_opening_folder_is_left_alone_until_it_is_old(tmp_path):
     os.utime(opening, (old, old))
     atomic.clean_abandoned(tmp_path)
     assert not opening.exists()
+
+
+# A writer that replaces one result again and again, 50 times a second (no compute: the same tables
+# under two seeds).
+REPLACER = """
+import sys, time
+import flsim
+results = flsim.Results.load(sys.argv[1])
+print("ready", flush=True)
+for i in range(int(sys.argv[2])):
+    flsim.Results(results.config.replace(seed=i % 2), results.tables).save(sys.argv[1])
+    time.sleep(0.02)
+"""
+
+
+def test_a_reader_always_finds_a_complete_result_while_it_is_replaced(saved):
+    """The replacement is one exchange: a reader running beside the writer never finds the folder
+    missing or mixed, and a writer killed at any moment leaves a complete result."""
+    _, folder = saved
+    writer = subprocess.Popen([sys.executable, "-c", REPLACER, str(folder), "100000"], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert writer.stdout.readline() == "ready\n"
+        seeds, start = set(), time.perf_counter()
+        while time.perf_counter() - start < 1.0:
+            loaded = flsim.Results.load(folder)  # never missing, never a mix of two results
+            seeds.add(loaded.config.seed)
+            assert len(loaded.rounds) == 2
+        assert seeds == {0, 1}  # it read both while they were being replaced
+    finally:
+        writer.kill()  # at whatever moment it has reached
+        writer.wait()
+    assert flsim.Results.load(folder).rounds["round"].tolist() == [0, 1]
+    atomic.clean_abandoned(folder.parent)  # the killed writer's staging folder, if any
+    assert [p.name for p in folder.parent.iterdir()] == ["run"]
