@@ -9,7 +9,8 @@ staging folders whose lock it can take: their writers are gone. A folder is made
 as ``.<target>~opening~<token>``, locked and only then renamed to its staging
 name, so no cleaner sees a staging folder its writer does not hold yet; an
 ``opening`` folder (a writer killed in that instant) is removed once
-``STALE_SECONDS`` old.
+``STALE_SECONDS`` old, as is any folder where the system or filesystem has no
+``flock`` (Windows, some network filesystems): there only age tells.
 
 Replacing an earlier result is one rename of a directory entry: the staging
 folder and the target are exchanged in one step (Linux ``renameat2`` with
@@ -49,21 +50,24 @@ def _hidden(target: Path, kind: str, token: str) -> Path:
     return target.parent / f".{target.name}~{kind}~{token}"
 
 
-def _lock(path: Path, wait: bool = False) -> int | None:
-    """An open descriptor of the directory ``path`` holding its exclusive flock, or None where another
-    process holds it (or ``path`` is no directory of its own: gone, a file, a link)."""
+def _lock(path: Path, wait: bool = False) -> tuple[int | None, bool]:
+    """(an open descriptor of the directory ``path``, whether it holds the directory's exclusive flock):
+    (None, False) where another process holds it or ``path`` is no directory of its own (gone, a file, a
+    link); (descriptor, False) where this system or filesystem has no flock (then only age tells)."""
     try:
         handle = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
-        return None
+        return None, False
     if fcntl is None:
-        return handle
+        return handle, False
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-    except OSError:
+    except BlockingIOError:
         os.close(handle)
-        return None
-    return handle
+        return None, False
+    except OSError:  # ENOLCK, EOPNOTSUPP: a filesystem without locks
+        return handle, False
+    return handle, True
 
 
 @contextlib.contextmanager
@@ -75,10 +79,10 @@ def staging(target: Path) -> Iterator[Path]:
     token = secrets.token_hex(8)
     opening, folder = _hidden(target, OPENING, token), _hidden(target, STAGING, token)
     opening.mkdir()  # the user's umask applies, as for any folder they create
-    handle = _lock(opening)
+    handle, _ = _lock(opening)  # not locked only on a filesystem without locks: age tells there
     try:
         if handle is None:
-            raise OSError(errno.ENOLCK, f"cannot lock {opening}")
+            raise OSError(errno.ENOLCK, f"cannot open {opening}")
         os.rename(opening, folder)  # the lock goes with the folder
     except BaseException:
         shutil.rmtree(opening, ignore_errors=True)
@@ -148,7 +152,7 @@ def _exchange(a: Path, b: Path) -> bool:
 def _replace_in_two_renames(folder: Path, target: Path) -> None:
     """Where no exchange is possible: the old result aside (locked, so that no cleaner puts it back
     while this writer runs), the new one in, the old one removed."""
-    handle = _lock(target, wait=True)  # a writer that published it may hold it for an instant more
+    handle, _ = _lock(target, wait=True)  # a writer that published it may hold it for an instant more
     if handle is None:
         raise OSError(errno.ENOLCK, f"cannot lock {target} to replace it")
     old = _hidden(target, REPLACED, secrets.token_hex(8))
@@ -192,10 +196,13 @@ def clean_abandoned(parent: Path) -> None:
         if found is None:
             continue
         target, kind, legacy = found
-        if (kind == OPENING or legacy or fcntl is None) and not _old(entry):  # no lock to ask: only age tells
+        if (kind == OPENING or legacy) and not _old(entry):  # no lock to ask: only age tells
             continue
-        handle = _lock(entry)
+        handle, locked = _lock(entry)
         if handle is None:  # a writer holds it, or it is gone already
+            continue
+        if not locked and not _old(entry):  # no locks here: a writer may be at work
+            os.close(handle)
             continue
         try:
             with contextlib.suppress(OSError):

@@ -115,7 +115,7 @@ def test_staging_folders_of_killed_writers_are_removed(tiny_config):
     (dead / "rounds.parquet").write_text("half written")
     living = parent / ".abc-123~staging~1111"
     living.mkdir()
-    held = atomic._lock(living)  # a writer at work (flock: another open file description, even here)
+    held, _ = atomic._lock(living)  # a writer at work (flock: another open file description, even here)
     try:
         flsim.run(tiny_config)
         assert not dead.exists() and living.exists()

@@ -206,3 +206,16 @@ def test_a_reader_always_finds_a_complete_result_while_it_is_replaced(saved):
     assert flsim.Results.load(folder).rounds["round"].tolist() == [0, 1]
     atomic.clean_abandoned(folder.parent)  # the killed writer's staging folder, if any
     assert [p.name for p in folder.parent.iterdir()] == ["run"]
+
+
+def test_without_flock_only_age_tells_a_staging_folder_abandoned(tmp_path, monkeypatch):
+    monkeypatch.setattr(atomic, "fcntl", None)  # Windows, or a filesystem without locks
+    with atomic.staging(tmp_path / "run") as folder:
+        atomic.clean_abandoned(tmp_path)
+        assert folder.is_dir()  # young: its writer may be at work
+    left = tmp_path / ".run~staging~0000"
+    left.mkdir()
+    old = time.time() - atomic.STALE_SECONDS - 60
+    os.utime(left, (old, old))
+    atomic.clean_abandoned(tmp_path)
+    assert list(tmp_path.iterdir()) == []
