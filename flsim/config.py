@@ -339,12 +339,13 @@ def _check_pool(c: Config) -> None:
     pool = DATASET_SIZES[c.dataset][0] - len(kept_out)
     smallest = pool // (c.num_clients + 1)  # the last party's round-robin deal
     if c.samples_per_client > smallest:
-        why = (f"excluded_indices ({len(c.excluded_indices or ())} images) and the backdoor's own images leave "
-               if c.excluded_indices else "the backdoor's own images leave ")
+        taken = [f"excluded_indices ({len(c.excluded_indices)} images)"] if c.excluded_indices else []
+        taken += ["the backdoor's own images"] if c.attack == "semantic" else []
+        why = f"{' and '.join(taken)} leave " if taken else ""
         raise ConfigError(f"samples_per_client={c.samples_per_client} is more than the smallest client's deal: "
                           f"{why}{pool} of {c.dataset}'s training images for the server and num_clients="
-                          f"{c.num_clients} clients, {smallest} each; lower samples_per_client (or num_clients), "
-                          "or exclude fewer images")
+                          f"{c.num_clients} clients, {smallest} each; lower samples_per_client (or num_clients)"
+                          + (", or exclude fewer images" if c.excluded_indices else ""))
 
 
 def _check_registered(c: Config) -> None:
