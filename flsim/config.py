@@ -243,8 +243,8 @@ def _check_types(config: Config) -> None:
             if int in allowed and not isinstance(value, int) and isinstance(value, numbers.Integral):
                 value = int(value)  # numpy's integers, say: the same number
                 object.__setattr__(config, field.name, value)
-            if float in allowed and isinstance(value, numbers.Real) and not isinstance(value, float):
-                object.__setattr__(config, field.name, float(value))  # 1 for 1.0, numpy's float32
+            if float in allowed and isinstance(value, numbers.Real) and type(value) is not float:
+                object.__setattr__(config, field.name, float(value))  # 1 for 1.0, numpy's floats
                 continue
         if isinstance(value, bool) or not isinstance(value, allowed):
             names = " or ".join("None" if t is type(None) else t.__name__ for t in allowed)
