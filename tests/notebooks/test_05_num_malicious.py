@@ -19,7 +19,7 @@ INTERVAL = r"-?\d+\.\d+ \[-?\d+\.\d+, -?\d+\.\d+\]"  # "0.81 [0.48, 1.00]"
 
 
 def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
-    values = run_chapter("05_num_malicious", nbval=True, **TINY)
+    values = run_chapter("05_num_malicious", **TINY)
     path = tmp_path / "05_num_malicious.ipynb"
     assert_reads_well(path)
     assert values["num_runs"] == 2 and values["num_attacked"] == 1 and values["num_tensors"] == 8

@@ -24,7 +24,7 @@ def shown(notebook, mime):
 
 
 def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
-    values = run_chapter("06_learning_rate", **TINY)
+    values = run_chapter("06_learning_rate", nbval=True, **TINY)
     assert values["num_runs"] == 2 and values["num_values"] == 2 and values["num_tensors"] == 8
     assert values["lr_low"] == 0.01 and values["lr_high"] == 0.05 and values["lr_values"] == "0.01, 0.05"
     assert values["dataset_name"] == "Fashion-MNIST" and values["client_passes"] == "640"

@@ -24,7 +24,7 @@ def shown(notebook, mime):
 
 
 def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
-    values = run_chapter("07_malicious_data_rate", nbval=True, **TINY)
+    values = run_chapter("07_malicious_data_rate", **TINY)
     assert values["num_runs"] == 3 and values["num_values"] == 2 and values["samples"] == 80  # the flat sandals: 1
     assert values["num_tensors"] == 8 and values["dataset_name"] == "Fashion-MNIST"
     assert values["client_passes"] == "640" and values["eval_samples"] == "200"
