@@ -28,8 +28,9 @@ book: install
 		$(if $(wildcard $(BUILT)),$(if $(shell find flsim -name '*.py' -newer $(BUILT)),--all),--all)
 	touch $(BUILT)
 
+# The suite on every core (pytest-xdist): the chapters' tiny runs are mostly single-threaded.
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 # Speed against a plain PyTorch loop and Flower (benchmarks/README.md); about 10 minutes.
 # Flower goes beside the environment, not into it (see the bench extra in pyproject.toml).
