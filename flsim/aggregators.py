@@ -25,8 +25,9 @@ import torch
 from .detectors import krum_score, output_bias_max
 from .robust import cosine_matrix, median, outliers
 from .layout import Layers
-from .config import ConfigError
-from .registry import check_identifiable, check_options, identity, new_registry
+from .config import ConfigError, check_options
+from .deepsight import rule as deepsight_rule
+from .registry import check_identifiable, identity, new_registry
 
 
 class Aggregation(NamedTuple):
@@ -359,6 +360,7 @@ _BUILT_IN: dict[str, tuple[Rule, tuple[str, ...], Callable | None]] = {
     "flame": (lambda w, g, s, chosen: flame(w, g, _sigma(s.config, 0.001), s.generator), ("noise_sigma",), None),
     "rlr": (lambda w, g, s, chosen: rlr(w, g, s.config.rlr_threshold), ("rlr_threshold",), _rlr_check),
     "bias_filter": (lambda w, g, s, chosen: bias_filter(w, g, s.layers, s.config.filter_z), ("filter_z",), None),
+    "deepsight": (lambda w, g, s, chosen: Aggregation(*deepsight_rule(w, g, s, chosen)), (), None),  # flsim.deepsight
 }
 for _name, (_rule, _options, _check) in _BUILT_IN.items():
     AGGREGATORS.add(_name, AggregatorSpec(_name, _rule, None, _options, _check), built_in=True)

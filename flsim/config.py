@@ -211,6 +211,22 @@ def device_kind(device: str) -> str:
     return device
 
 
+def check_options(options) -> tuple[str, ...] | None:
+    """A plug-in's declared options (the Config fields it reads), checked to be fields; None: undeclared,
+    it may read any (:func:`flsim.register_aggregator`, :func:`flsim.register_attack_step`)."""
+    if options is None:
+        return None
+    names = [field.name for field in dataclasses.fields(Config)]
+    options = (options,) if isinstance(options, str) else tuple(options)
+    for option in options:
+        if option not in names:
+            close = difflib.get_close_matches(str(option), names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"options names {option!r}, which is no Config field{hint}; a plug-in's options are "
+                             "the Config fields it reads")
+    return options
+
+
 def _check_names(values: dict) -> None:
     names = [f.name for f in dataclasses.fields(Config)]
     for key in values:

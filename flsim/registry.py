@@ -91,23 +91,3 @@ def check_identifiable(what: str, code, version: str | None) -> None:
     if version is None and source_of(code) is None:
         raise ValueError(f"the source of {what} {code!r} cannot be read, so the result cache cannot tell its "
                          "versions apart: pass version='...' when registering it")
-
-
-def check_options(options) -> tuple[str, ...] | None:
-    """A plug-in's declared Config fields, checked to be fields (None: undeclared, it may read any)."""
-    if options is None:
-        return None
-    import dataclasses
-    import difflib
-
-    from .config import Config
-
-    names = [field.name for field in dataclasses.fields(Config)]
-    options = (options,) if isinstance(options, str) else tuple(options)
-    for option in options:
-        if option not in names:
-            close = difflib.get_close_matches(str(option), names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"options names {option!r}, which is no Config field{hint}; a plug-in's options are "
-                             "the Config fields it reads")
-    return options

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..config import Config, check_options
 from ..layout import Layers
-from ..registry import check_identifiable, check_options, identity, new_registry
+from ..registry import check_identifiable, identity, new_registry
 
 ADAPTIVE_PARTS = {"none": (), "output_bias": ("bias",), "output_layer": ("weight", "bias")}  # of the output layer
 
@@ -44,7 +45,7 @@ class Submission:
     model the client trains from ``global_weights`` on its clean data (trained when first asked for),
     and ``evaluate(weights)``: main and backdoor accuracy and loss of any weights."""
 
-    config: object  # flsim.Config (not imported: the config module imports this package)
+    config: Config
     number: int
     client: int
     global_weights: torch.Tensor
@@ -70,7 +71,7 @@ class StepSpec:
 
     name: str
     step: Step
-    applies: Callable[[object], bool]
+    applies: Callable[[Config], bool]
     version: str | None = None  # a user's step: None means its source code identifies it
     options: tuple[str, ...] | None = None  # the Config fields it reads; None: it may read any
 
@@ -82,7 +83,7 @@ class StepSpec:
 STEPS = new_registry("attack step", "flsim.register_attack_step")
 
 
-def register_attack_step(name: str, step: Step, *, applies: Callable[[object], bool],
+def register_attack_step(name: str, step: Step, *, applies: Callable[[Config], bool],
                          version: str | None = None, options: tuple[str, ...] | None = None) -> StepSpec:
     """Shape every attacking client's submission with ``step(weights, submission)`` in the runs whose
     config ``applies(config)`` is true, after the steps registered before it.
@@ -114,12 +115,12 @@ def register_attack_step(name: str, step: Step, *, applies: Callable[[object], b
     return spec
 
 
-def steps_for(config) -> dict[str, StepSpec]:
+def steps_for(config: Config) -> dict[str, StepSpec]:
     """The steps that shape the attackers' submissions under ``config``, by name, in order."""
     return {name: spec for name, spec in STEPS.items() if spec.applies(config)}
 
 
-def user_step_identities(config) -> list[str]:
+def user_step_identities(config: Config) -> list[str]:
     """What the result cache knows the user's steps that apply to ``config`` by (built-in ones: nothing,
     the config's own fields and flsim's source hash say all)."""
     return [spec.identity(False) for name, spec in steps_for(config).items() if name not in STEPS.built_in]
