@@ -1,4 +1,4 @@
-"""Every bad input of issue 33 is named (the parameter, the value, what is allowed) before any compute,
+"""Every bad input is named (the parameter, the value, what is allowed) before any compute,
 or works where refusing would be wrong. The README's table of bad inputs lists the same cases."""
 
 import sys

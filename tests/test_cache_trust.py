@@ -1,4 +1,4 @@
-"""The result cache is trusted input (issue 33): flsim makes it this user's alone, refuses one that others
+"""The result cache is trusted input: flsim makes it this user's alone, refuses one that others
 can write or own unless the user opts in, and keys entries by every library that shapes the numbers."""
 
 import importlib.metadata

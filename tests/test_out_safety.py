@@ -1,4 +1,4 @@
-"""--out and Results.save keep every file flsim did not write (issue 33): a folder is replaced only where
+"""--out and Results.save keep every file flsim did not write: a folder is replaced only where
 flsim demonstrably wrote it, and the checks come before any compute. Staging folders belong to a writer
 as long as it holds their lock."""
 
