@@ -1,7 +1,8 @@
 """The result cache: one saved :class:`~flsim.results.Results` per config and version of flsim's code.
 
-An entry is keyed by :func:`config_key` (the settings that change results,
-:func:`key_settings`) and a hash of flsim's source.
+An entry is keyed by what identifies a run (:mod:`flsim.identity`): its config's key
+(:func:`~flsim.identity.config_key`, a hash of the settings that change results) and a hash of the
+source a simulation runs through (:func:`~flsim.identity.source_hash`).
 The cache heals itself and never costs a run its results:
 
 - an entry that fails to load, fails its checksums or holds another config is
@@ -25,9 +26,6 @@ who can write there is trusted.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import importlib.metadata
-import json
 import os
 import stat
 import time
@@ -38,6 +36,7 @@ import platformdirs
 
 from . import atomic
 from .config import Config
+from .identity import SIMULATION_MODULES, config_key, key_settings, source_hash, unread_options  # noqa: F401
 from .results import Results
 
 DAMAGED = ".damaged"  # where entries that failed to load are moved, inside the cache directory
@@ -58,91 +57,6 @@ TRUST_VARIABLE = "FLSIM_TRUST_CACHE"  # =1: serve from a shared cache directory 
 def cache_dir() -> Path:
     """Where results are cached: ``$FLSIM_CACHE``, else the user cache dir."""
     return Path(os.environ.get("FLSIM_CACHE") or Path(platformdirs.user_cache_dir("flsim")) / "results")
-
-
-# The modules a simulation runs through (tests/test_cache.py follows experiment's imports to check it):
-# a change to one of them gives new cache keys; the analysis, the plots, the chapters' helpers, the
-# command line, sweeps and the cache itself change no simulated number, so editing them recomputes nothing.
-SIMULATION_MODULES = ("aggregators", "attacks", "config", "data", "detectors", "devicecheck", "experiment",
-                      "federation", "flat", "layout", "metrics", "models", "panels", "partition", "pretraining",
-                      "registry", "results", "robust", "train", "workers")
-
-
-def key_settings(config: Config) -> dict:
-    """The settings of ``config`` that change results (not where data lives), as its cache key hashes them.
-
-    The semantic backdoor is hashed by its image indices, so a named set, the
-    dataset's default (None) and the same indices given as semantic_indices
-    share a key. The model and the aggregation rule are hashed by what
-    identifies their code (:func:`flsim.models.identity`,
-    :meth:`flsim.aggregators.AggregatorSpec.identity`), never by name alone,
-    and so are a user's attack steps that apply
-    (:func:`flsim.attacks.submission.user_step_identities`) and the registered
-    detectors of a run that records their scores
-    (:func:`flsim.detectors.detector_identities`). A plug-in's option that no
-    chosen plug-in reads is left out (:func:`unread_options`: ``krum_f`` under
-    FedAvg does not split the cache). The device is hashed as the kind it
-    resolves to here, with the training backend it resolves to (never "auto")
-    and torch's version; on CUDA also the GPU's model and the precision flags
-    runs keep to (:func:`flsim.train.exact_fp32`). Results are the same bits on
-    any CPU thread count, not between a CPU and a GPU, nor between two GPU models.
-    """
-    import numpy
-    import torch
-
-    from . import models
-    from .aggregators import aggregator_identity
-    from .attacks import semantic_indices
-    from .attacks.submission import user_step_identities
-    from .config import DATASET_SHAPES, device_kind
-    from .detectors import detector_identities
-
-    unread = unread_options(config) | {"data_dir", "semantic_indices"}
-    settings = {k: v for k, v in config.to_dict().items() if k not in unread}
-    if config.attack == "semantic":
-        settings["semantic_set"] = list(semantic_indices(config.dataset, config.semantic_set, config.semantic_indices))
-    shape, classes = DATASET_SHAPES[config.dataset]
-    settings["model"] = models.identity(models.MODELS.entry(config.model), shape, classes)
-    settings["aggregator"] = aggregator_identity(config.aggregator)
-    if steps := user_step_identities(config):  # a user's attack steps that shape this config's submissions
-        settings["attack_steps"] = steps
-    if config.record != "rounds":  # the runs that record every detector's scores
-        settings["detectors"] = detector_identities()
-    settings["excluded_indices"] = sorted(config.excluded_indices or ())  # a set: () and None alike
-    settings["device"] = kind = device_kind(config.device)
-    if kind == "cuda":
-        from .federation import check_device  # late import: federation loads data and models
-
-        check_device(config.device)  # a key names the GPU: ConfigError here where there is none
-    settings["backend"] = config.training_backend()
-    settings["torch"] = torch.__version__
-    settings["numpy"] = numpy.__version__  # its generators draw the split, the choice of clients, the noise
-    settings["scikit-learn"] = _version("scikit-learn")  # FLAME's clustering (HDBSCAN)
-    if kind == "cuda":  # on a GPU, its model and the precision flags flsim runs under (train.exact_fp32)
-        settings["gpu"] = torch.cuda.get_device_name()
-        settings["precision"] = "fp32, TF32 off, cuDNN deterministic"
-    return settings
-
-
-def unread_options(config: Config) -> set[str]:
-    """The plug-ins' options that none of ``config``'s plug-ins reads: the fields the registered rules and
-    attack steps declare (``options``), less those of its rule and of the steps that apply to it. Empty
-    where one of its plug-ins does not declare what it reads."""
-    from .aggregators import AGGREGATORS
-    from .attacks.submission import STEPS, steps_for
-
-    chosen = [AGGREGATORS.entry(config.aggregator), *steps_for(config).values()]
-    if any(spec.options is None for spec in chosen):
-        return set()
-    declared = {option for spec in [*AGGREGATORS.values(), *STEPS.values()] for option in spec.options or ()}
-    return declared - {option for spec in chosen for option in spec.options}
-
-
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def check_safe(directory: Path) -> None:
@@ -168,24 +82,8 @@ def check_safe(directory: Path) -> None:
                            "trusted")
 
 
-def config_key(config: Config) -> str:
-    """A stable hash of :func:`key_settings`: what the cache files ``config``'s results under."""
-    return hashlib.sha256(json.dumps(key_settings(config), sort_keys=True).encode()).hexdigest()[:16]
-
-
-def source_hash() -> str:
-    """A hash of the source of the modules (and packages) a simulation runs through (``SIMULATION_MODULES``)."""
-    digest = hashlib.sha256()
-    root = Path(__file__).parent
-    for name in SIMULATION_MODULES:
-        package = root / name
-        for path in sorted(package.glob("*.py")) if package.is_dir() else [root / f"{name}.py"]:
-            digest.update(path.relative_to(root).as_posix().encode() + path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
 def cache_path(config: Config) -> Path:
-    return cache_dir() / f"{config.key()}-{source_hash()}"
+    return cache_dir() / f"{config_key(config)}-{source_hash()}"
 
 
 def load_cached(config: Config) -> Results | None:
@@ -200,7 +98,7 @@ def load_cached(config: Config) -> Results | None:
         return None
     try:
         results = Results.load(path)
-        if results.config.key() != config.key():
+        if config_key(results.config) != config_key(config):
             raise ValueError(f"it holds another config ({results.config})")
     except Exception as error:  # noqa: BLE001 - whatever broke the entry, the run is computed again
         _set_aside(path, error)

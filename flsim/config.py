@@ -15,6 +15,11 @@ import types
 import typing
 from dataclasses import dataclass
 
+import torch
+
+from .attacks import SEMANTIC_SETS, semantic_indices
+from .registry import REGISTRIES
+
 DATASETS = ("fashion_mnist", "mnist", "cifar10")
 PARTITIONS = ("iid", "dirichlet")
 ATTACKS = ("none", "semantic", "trigger")
@@ -171,26 +176,23 @@ class Config:
         return dataclasses.asdict(self)
 
     def key(self) -> str:
-        """A stable hash of :meth:`key_settings`: the settings that change results
-        (:func:`flsim.cache.config_key`)."""
-        from .cache import config_key  # late import: the cache module imports torch
+        """A stable hash of :meth:`key_settings`: what the result cache files this config's results under
+        (:func:`flsim.identity.config_key`)."""
+        from .identity import config_key  # façade: flsim.identity owns the key
 
         return config_key(self)
 
     def key_settings(self) -> dict:
-        """The settings that change results, as the cache key hashes them (:func:`flsim.cache.key_settings`)."""
-        from .cache import key_settings
+        """The settings that change results, as the cache key hashes them (:func:`flsim.identity.key_settings`)."""
+        from .identity import key_settings  # façade
 
         return key_settings(self)
 
     def training_backend(self) -> str:
-        """The training backend this config's runs use here (:func:`flsim.train.backend_name`), never "auto"."""
-        from . import models
-        from .train import backend_name
+        """The training backend this config's runs use here, never "auto" (:func:`flsim.identity.training_backend`)."""
+        from .identity import training_backend  # façade
 
-        shape, classes = DATASET_SHAPES[self.dataset]
-        buffers = models.builds_float_buffers(models.MODELS.entry(self.model), shape, classes)
-        return backend_name(device_kind(self.device), buffers=buffers)
+        return training_backend(self)
 
     @property
     def num_chosen(self) -> int:
@@ -204,11 +206,17 @@ class Config:
 
 def device_kind(device: str) -> str:
     """The device ``device`` means on this machine: "auto" is "cuda" where CUDA is available, else "cpu"."""
-    import torch  # late import: a config is made without torch's start-up cost
-
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+def check_device(name: str) -> torch.device:
+    """The torch device ``name`` ("cpu", "cuda" or "auto") means here; ConfigError if it is not here."""
+    kind = device_kind(name)
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device='cuda' but no CUDA device is available here; use device='cpu' or 'auto'")
+    return torch.device(kind)
 
 
 def check_options(options) -> tuple[str, ...] | None:
@@ -347,8 +355,6 @@ def _check_pool(c: Config) -> None:
     out: each client must still get its samples_per_client (partition='iid')."""
     if c.partition != "iid" or c.samples_per_client is None:
         return
-    from .attacks import semantic_indices  # late import: attacks needs no config
-
     kept_out = set(c.excluded_indices or ())
     if c.attack == "semantic":
         kept_out |= set(semantic_indices(c.dataset, c.semantic_set, c.semantic_indices))
@@ -365,12 +371,11 @@ def _check_pool(c: Config) -> None:
 
 
 def _check_registered(c: Config) -> None:
-    """The model and the rule: built in, or registered in this process."""
-    from .aggregators import AGGREGATORS  # late imports: they import torch
-    from .models import MODELS
-
-    _one_of("model", c.model, tuple(MODELS), "or add yours with flsim.register_model")
-    _one_of("aggregator", c.aggregator, tuple(AGGREGATORS), "or add yours with flsim.register_aggregator")
+    """The model and the rule: built in (flsim.models, flsim.aggregators), or registered in this process.
+    Their registries are the fields' namesakes."""
+    for field in ("model", "aggregator"):
+        registry = REGISTRIES[field]
+        _one_of(field, getattr(c, field), tuple(registry), f"or add yours with {registry.how}")
 
 
 def _check_semantic(c: Config) -> None:
@@ -380,8 +385,6 @@ def _check_semantic(c: Config) -> None:
         _check_training_indices("excluded_indices", c.excluded_indices, c.dataset)
     if c.attack != "semantic":
         return
-    from .attacks import SEMANTIC_SETS  # late import: attacks needs no config
-
     sets = SEMANTIC_SETS.get(c.dataset, {})
     if c.semantic_indices is None and not sets:
         raise ConfigError(f"attack='semantic' needs semantic_indices (your own images) or a dataset with "
@@ -422,9 +425,7 @@ def _check_defence(c: Config) -> None:
     if c.record == "rounds" and c.aggregator != "fedavg":
         raise ConfigError(f"record='rounds' averages each round's clients as they finish, which only aggregator="
                           f"'fedavg' can; aggregator={c.aggregator!r} needs every client's model: use record='clients'")
-    from .aggregators import AGGREGATORS  # late import: it imports torch
-
-    check = AGGREGATORS.entry(c.aggregator).check
+    check = REGISTRIES["aggregator"].entry(c.aggregator).check
     if check is not None:  # what the chosen rule needs of the config
         check(c)
 

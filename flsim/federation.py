@@ -18,21 +18,13 @@ import torch
 from . import data, partition
 from .aggregators import Server
 from .attacks import Backdoor, make_backdoor, semantic_indices, semantic_set_name
-from .config import DATASET_SHAPES, Config, ConfigError, device_kind, require_config
+from .config import DATASET_SHAPES, Config, ConfigError, check_device, require_config
 from .models import MODELS
 from .pretraining import pretrain
 from .train import FlatTrainer, exact_fp32, make_trainer
 from .workers import intra_op_threads
 
 Data = tuple[torch.Tensor, torch.Tensor]  # images, labels
-
-
-def check_device(name: str) -> torch.device:
-    """The torch device ``name`` ("cpu", "cuda" or "auto") means here; ConfigError if it is not here."""
-    kind = device_kind(name)
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device='cuda' but no CUDA device is available here; use device='cpu' or 'auto'")
-    return torch.device(kind)
 
 
 def derived_seed(*parts: int) -> int:

@@ -26,6 +26,7 @@ from .cache import load_cached, store
 from .config import Config, ConfigError, require_config, require_configs
 from .experiment import TrainedRound, simulate, simulate_rounds
 from .federation import Federation, build
+from .identity import training_backend
 from .results import Results
 from .train import exact_fp32
 from .workers import intra_op_threads
@@ -79,7 +80,7 @@ def panel(configs: list[Config], progress: bool = False) -> list[Results]:
 
 def _compute(configs: list[Config], workers: int, progress: bool) -> list[Results]:
     first = configs[0]
-    if first.training_backend() != "sequential" or first.record == "rounds":
+    if training_backend(first) != "sequential" or first.record == "rounds":
         return [simulate(c, progress) for c in configs]  # a batched round's bits depend on its batch
     start = time.perf_counter()
     cohort = build(first, workers)

@@ -23,8 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import atomic
-from .config import Config
+from . import __version__, atomic
+from .config import DATASET_SHAPES, Config
+from .identity import source_hash
+from .layout import load_flat
+from .models import MODELS
 
 TABLES = ("rounds", "updates", "output_bias", "detection", "defence")  # every run's, in this order
 CONFIG_FILE = "config.json"
@@ -115,10 +118,6 @@ class Results:
 
         Its architecture is ``config.model``, which must be registered in this process.
         """
-        from .config import DATASET_SHAPES  # late imports: reading tables needs no torch
-        from .layout import load_flat
-        from .models import MODELS
-
         if self.final_weights is None:
             raise ValueError("these results hold no final weights (saved by an older flsim): run the config again")
         shape, classes = DATASET_SHAPES[self.config.dataset]
@@ -149,9 +148,6 @@ class Results:
         if self.final_weights is not None:
             np.save(directory / WEIGHTS_FILE, np.asarray(self.final_weights), allow_pickle=False)
             checksums[WEIGHTS_FILE] = _sha256(directory / WEIGHTS_FILE)
-        from . import __version__
-        from .cache import source_hash  # late import: the cache stores Results
-
         record = dict(flsim_version=__version__, source_hash=source_hash(), config=self.config.to_dict(),
                       output_layer=self.output_layer, checksums=checksums)
         (directory / CONFIG_FILE).write_text(json.dumps(record, indent=2))
