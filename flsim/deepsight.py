@@ -69,7 +69,7 @@ from torch.nn import functional as F
 
 from .config import DATASET_SHAPES
 from .detectors import neups as _neups
-from .layout import Layers, load_flat
+from .layout import Layers, flat_tensors, load_flat
 from .models import MODELS
 from .robust import cosine_matrix, median
 
@@ -180,10 +180,10 @@ def ensemble_clusters(neup_values: torch.Tensor, cosine_distances: torch.Tensor,
     return singletons(hdbscan_labels(distances=merged))
 
 
-def accepted_clusters(clusters: np.ndarray, labels: torch.Tensor, tau: Fraction = TAU) -> torch.Tensor:
-    """K bools: the clients whose cluster has fewer than ``tau`` of its members labelled suspicious
-    (``labels``: K bools). Every cluster label is a cluster, -1 included: call :func:`singletons` first
-    for DeepSight's lone outliers."""
+def accepted_clusters(clusters: np.ndarray, labels: torch.Tensor, tau=TAU) -> torch.Tensor:
+    """K bools: the clients whose cluster has fewer than ``tau`` (a fraction, 1/3 by default) of its
+    members labelled suspicious (``labels``: K bools). Every cluster label is a cluster, -1 included:
+    call :func:`singletons` first for DeepSight's lone outliers."""
     clusters = np.asarray(clusters)
     flags = labels.cpu().numpy().astype(bool)
     accepted = np.zeros(len(clusters), dtype=bool)
@@ -231,6 +231,9 @@ def model_for(config, device: torch.device | str = "cpu") -> tuple[nn.Module, tu
 
 
 def rule(weights: torch.Tensor, global_weights: torch.Tensor, server, chosen) -> tuple[torch.Tensor, torch.Tensor]:
-    """``aggregator="deepsight"``: :func:`deepsight` with the DDifs of the run's own architecture."""
+    """``aggregator="deepsight"``: :func:`deepsight` with the DDifs of the run's own architecture. A server
+    whose weights are not ``config.model``'s (a hand-made layout, as unit tests give) clusters without DDifs."""
     model, shape = model_for(server.config, weights.device)
+    if sum(t.numel() for t in flat_tensors(model).values()) != weights.shape[1]:
+        model = None
     return deepsight(weights, global_weights, server.layers, model, shape)

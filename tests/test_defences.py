@@ -19,7 +19,7 @@ def t(rows):
 
 def test_the_built_in_rules_are_registered():
     assert aggregators.AGGREGATORS.built_in == {"fedavg", "median", "trimmed_mean", "krum", "multi_krum", "norm_clip",
-                                                "foolsgold", "flame", "rlr", "bias_filter"}
+                                                "foolsgold", "flame", "rlr", "bias_filter", "deepsight"}
     assert flsim.Config().aggregator == "fedavg"
 
 

@@ -53,7 +53,7 @@ def test_worker_threads_run_under_the_callers_check():
 
 
 RULES = ["fedavg", "median", "trimmed_mean", "krum", "multi_krum", "norm_clip", "foolsgold", "flame", "rlr",
-         "bias_filter"]
+         "bias_filter", "deepsight"]
 ATTACKS = [dict(attack="trigger"), dict(attack="trigger", trigger_parts=2, num_malicious=2), dict(attack_scale=10.0),
            dict(lp_threshold=0.9), dict(neurotoxin_top=0.1, num_rounds=2),
            dict(adaptive="output_bias"), dict(adaptive="output_layer"), dict(attack_norm_bound=1.0),
