@@ -1,12 +1,15 @@
 """The other side of chapter 4's axis: a chapter's default backdoor and another named semantic set,
-compared at one point of the chapter's sweep (chapters 5 and 6).
+compared at one point of the chapter's sweep (chapters 3, 5, 6 and 7).
 
 Chapter 4's law: the smaller a backdoor's activation scale, the more the output bias leads the other
 tensors. A chapter that sweeps one setting with its default backdoor runs one more named set at one
 point of the sweep, on the same seeds. :func:`compare_sides` says where the two sit on the law's
 axis, how the output bias fares for each under the chapter's measures (ROC-AUC and the
-malicious/benign ratio, each with its rank among the tensors and the seeds in which it leads), and
-whether the verdict flips with the backdoor: as a table and as the values a chapter glues.
+malicious/benign ratio, each with its rank among the tensors and the seeds in which it leads, and
+the seeds in which it leads by the attacker's robust z-score), whether the verdict flips with the
+backdoor, and the paper's claim for each set by both measures (:func:`claim`): as a table and as
+the values a chapter glues. Its means and intervals are :func:`flsim.analysis.sweep_evidence`'s,
+so the same runs give the same numbers here as in a chapter's sweep.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ class Sides:
     point. ``values``: the chapter's glue names and their values. ``evidence``: per set (rows, the
     default first), :func:`flsim.analysis.sweep_evidence`'s columns for the output bias, with
     auc_seeds and ratio_seeds, the seeds in which it has the largest AUC / ratio of its run (a tie
-    counts for each). ``names``: each set's words. ``standings``: per set, the output bias's AUC and
-    ratio in words, with their ranks and seeds on top (for a chapter's summary).
+    counts for each), and z_seeds, those in which it has the attacker's largest robust z-score.
+    ``names``: each set's words. ``standings``: per set, the output bias's AUC and ratio in words,
+    with their ranks and seeds on top (for a chapter's summary). ``claims``: per set,
+    :func:`claim`'s word and the measures that carry it.
     """
 
     table: pd.DataFrame
@@ -39,6 +44,19 @@ class Sides:
     evidence: pd.DataFrame
     names: dict[str, str]
     standings: dict[str, str]
+    claims: dict[str, tuple[str, str]]
+
+
+def claim(row) -> tuple[str, str]:
+    """The paper's claim for one set (chapter 3): the output bias counts as the attacker's tensor by a
+    measure where it is the top tensor over the seeds (means) and clear of no difference, its AUC's
+    interval above chance (0.5), its ratio's above 1. ("holds" by both, "holds only in part" by
+    one, "does not hold"; the measures that carry it, joined by " and ", or "neither AUC nor
+    ratio"). ``row``: a row of :func:`flsim.analysis.sweep_evidence`."""
+    best = {"AUC": row.auc_rank == 1 and bool(row.clear),
+            "ratio": row.ratio_rank == 1 and bool(row.ratio_clear)}
+    word = {2: "holds", 1: "holds only in part", 0: "does not hold"}[sum(best.values())]
+    return word, " and ".join(k for k, v in best.items() if v) or "neither AUC nor ratio"
 
 
 def _standing(row, layer_count: int, seed_count: int, ratio: bool = True) -> str:
@@ -62,7 +80,7 @@ def _leads(row, tensor: str) -> str:
 def compare_sides(point_base, default_set: str, other_set: str, *, seeds, swept, num_samples: int,
                   point: str) -> Sides:
     """The output bias for ``default_set`` and ``other_set`` (named semantic sets; ``""`` leaves the
-    other side out) at one point of a chapter's sweep (chapters 5 and 6).
+    other side out) at one point of a chapter's sweep (chapters 3, 5, 6 and 7).
 
     ``point_base``: the chapter's config at that point, ``point`` its words (e.g. "m = 1"). Each set
     runs on ``seeds`` through :func:`flsim.sweep`; ``swept``, the sweep's configs, tells which runs
@@ -83,6 +101,9 @@ def compare_sides(point_base, default_set: str, other_set: str, *, seeds, swept,
     evidence = analysis.sweep_evidence(analysis.sweep_auc(runs, summary, "semantic_set"),
                                        analysis.sweep_ratio(runs, "semantic_set"), tensor,
                                        summary).loc[sets]
+    attacked = summary.dropna(subset=["auc"])
+    z_top = attacked.groupby("run").attacker_z.rank(ascending=False, method="min") == 1
+    evidence["z_seeds"] = z_top[attacked.layer == tensor].groupby(attacked.semantic_set).sum()
     per_run = analysis.sweep_runs(runs, "semantic_set", num_samples=num_samples)
     accuracy = analysis.seed_spread(per_run, "semantic_set", "backdoor_accuracy_last")
     layer_count, seed_count = summary.layer.nunique(), len(seeds)
@@ -98,8 +119,13 @@ def compare_sides(point_base, default_set: str, other_set: str, *, seeds, swept,
 
     other_keys = {c.key() for c in configs} - {c.key() for c in swept}
     in_sweep = len(other_keys) == seed_count * (len(sets) - 1)  # the default set's: the sweep's own
+    claims = {name: claim(evidence.loc[name]) for name in sets}
+    said = {name: f"{claims[name][0]} for the {names[name]} (by {claims[name][1]})" for name in sets}
     values = dict(
         scale_default=float(scales[default_set]), num_other_runs=len(other_keys),
+        claim_default=claims[default_set][0], claim_by_default=claims[default_set][1],
+        claim_text=f"The paper's claim (by ROC-AUC and by ratio) {said[default_set]}" + (
+            f" and {said[other_set]}" if other_set else f"; {LEFT_OUT}"),
         scales_text=" and ".join(f"{scales[name]:.2f} for the {names[name]}" for name in sets),
         other_pool_note="the default backdoor's runs there are the sweep's own" if in_sweep
         else "the default backdoor's runs there are new too")
@@ -122,7 +148,7 @@ def compare_sides(point_base, default_set: str, other_set: str, *, seeds, swept,
 
         clause, note = clause_with(False), clause_with(True)  # the verdict's measure: ROC-AUC
         values.update(
-            scale_other=float(scales[other]),
+            scale_other=float(scales[other]), claim_other=claims[other][0],
             law_prediction=f"the law predicts that {tensor} leads more for the {names[small]}, "
                            f"whose activations are the smaller, than for the {names[large]}",
             other_clause=clause, other_side=f"the {names[other]} at {point}",
@@ -140,7 +166,7 @@ def compare_sides(point_base, default_set: str, other_set: str, *, seeds, swept,
             auc_seeds_other=int(evidence.auc_seeds[other]))
     else:
         values.update(other_clause=LEFT_OUT, other_side="none",
-                      law_prediction="this run has no other side",
+                      law_prediction="this run has no other side", claim_other="was not tested",
                       other_runs_text=f"{LEFT_OUT[0].upper()}{LEFT_OUT[1:]}",
                       other_note=f"At {point}, for the {names[default_set]} {tensor} "
                                  f"{leads(default_set)} ({standing(default_set)}); {LEFT_OUT}.")
@@ -152,8 +178,10 @@ def compare_sides(point_base, default_set: str, other_set: str, *, seeds, swept,
         f"{tensor} ratio [95% CI]": interval_text(r.ratio, r.ratio_lo, r.ratio_hi),
         f"ratio rank (of {layer_count})": r.ratio_rank,
         "seeds with the largest ratio": f"{r.ratio_seeds} of {seed_count}",
-        "best tensor by AUC": r.best,
+        "seeds with the largest robust z": f"{r.z_seeds} of {seed_count}",
+        "best tensor by AUC": r.best if r.best.count(" and ") < 2 else  # a column that fits
+        f"{r.best.count(' and ') + 1} tensors, tied",
         "backdoor accuracy [seeds]": accuracy_text(name),
     } for name, r in evidence.iterrows()}).rename_axis(point)
     return Sides(table=table, values=values, evidence=evidence, names=names,
-                 standings={name: standing(name) for name in sets})
+                 standings={name: standing(name) for name in sets}, claims=claims)

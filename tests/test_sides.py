@@ -1,20 +1,24 @@
-"""flsim.sides: the default backdoor and the other side of chapter 4's axis at one point (chapters 5, 6)."""
+"""flsim.sides: the default backdoor and the other side of chapter 4's axis at one point (chapters 3, 5-7)."""
 
 import re
 
+import pandas as pd
 import pytest
 
 import flsim
-from flsim import pretraining
+from flsim import analysis, pretraining
 from flsim.attacks import semantic_set_name
 from flsim.semantic import set_words
-from flsim.sides import LEFT_OUT, compare_sides
+from flsim.sides import LEFT_OUT, claim, compare_sides
 
 SEEDS = [0, 1]
 POINT = "m = 1"
 ROWS = ["activation scale", "fc2.bias AUC [2 SE]", "AUC rank (of 8)", "seeds with the largest AUC",
         "fc2.bias ratio [95% CI]", "ratio rank (of 8)", "seeds with the largest ratio",
-        "best tensor by AUC", "backdoor accuracy [seeds]"]
+        "seeds with the largest robust z", "best tensor by AUC", "backdoor accuracy [seeds]"]
+# five rounds: enough for the bootstrap over rounds to draw different intervals from different draws
+BASE = flsim.Config(num_clients=4, samples_per_client=60, num_rounds=5, eval_samples=100,
+                    server_share=0.05)
 INTERVAL = r"-?\d+\.\d+ \[-?\d+\.\d+, -?\d+\.\d+\]"
 
 
@@ -24,8 +28,7 @@ def found(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FLSIM_CACHE", str(tmp_path_factory.mktemp("cache")))
         pretraining.forget()
-        base = flsim.Config(num_clients=4, samples_per_client=60, num_rounds=2, eval_samples=100,
-                            server_share=0.05)
+        base = BASE
         default = semantic_set_name(base.dataset, base.semantic_set)
         swept = [base.replace(semantic_set=default, seed=seed) for seed in SEEDS]  # the sweep's own
 
@@ -35,6 +38,14 @@ def found(tmp_path_factory):
 
         yield default, compare("flat_sandals", swept), compare("", swept), compare("flat_sandals", [])
         pretraining.forget()
+
+
+@pytest.fixture(scope="module")
+def sides_runs(found):
+    """The runs compare_sides pooled, per set (seed order), read back from the fixture's cache."""
+    default = found[0]
+    return {name: flsim.sweep([BASE.replace(semantic_set=name, seed=seed) for seed in SEEDS])
+            for name in (default, "flat_sandals")}
 
 
 def test_the_table_has_a_column_per_set_and_the_rows_the_chapters_show(found):
@@ -109,3 +120,61 @@ def test_an_empty_other_set_is_left_out_in_words(found):
     assert values["other_note"].endswith(f"; {LEFT_OUT}.")
     assert values["num_other_runs"] == 0 and "scale_other" not in values
     assert values["scales_text"] == f"{values['scale_default']:.2f} for the striped T-shirts"
+
+
+def test_a_set_of_runs_gives_the_same_intervals_in_every_sweep_it_sits_in(found, sides_runs):
+    """One computation per number: the output bias's mean ratio and AUC, and their intervals, for a
+    set's runs are the same, bit for bit, whether compare_sides pooled them beside the other side
+    (chapters 5-7), a sweep of those runs alone gives them (chapter 3's pooled case), or they sit at
+    one value of a larger sweep whose runs come in another order (chapter 7's rates)."""
+    default, both, _, _ = found
+    columns = ["auc", "lo", "hi", "ratio", "ratio_lo", "ratio_hi", "auc_rank", "ratio_rank"]
+
+    def evidence(runs, by):
+        summary = analysis.sweep_summary(runs, by)
+        return analysis.sweep_evidence(analysis.sweep_auc(runs, summary, by),
+                                       analysis.sweep_ratio(runs, by), "fc2.bias", summary)
+
+    default_runs, sandal_runs = sides_runs[default], sides_runs["flat_sandals"]
+    # the other order and the seeds interleaved: each value still draws as if alone
+    interleaved = [r for pair in zip(sandal_runs[::-1], default_runs[::-1]) for r in pair]
+    swept = evidence(interleaved, "semantic_set")
+    for name, runs in sides_runs.items():
+        alone = evidence(runs, "malicious_data_rate").iloc[0]
+        assert list(both.evidence.loc[name, columns]) == list(alone[columns]), name
+        assert list(swept.loc[name, columns]) == list(alone[columns]), name
+    # a sweep of one run gives that run's interval in tensor_standing (chapter 3's per-run table)
+    one = analysis.sweep_ratio(default_runs[:1], "seed").loc[(SEEDS[0], "fc2.bias")]
+    standing = analysis.tensor_standing({"run": default_runs[0]}, "fc2.bias").loc["run"]
+    assert (one.lo, one.hi) == (standing.ratio_lo, standing.ratio_hi)
+
+
+def test_the_claim_needs_the_top_rank_and_a_clear_interval_by_each_measure():
+    """Chapter 3's claim: by each of ROC-AUC and ratio, the top tensor over the seeds and clear of no
+    difference."""
+    def row(auc_rank, clear, ratio_rank, ratio_clear):
+        return pd.Series(dict(auc_rank=auc_rank, clear=clear, ratio_rank=ratio_rank,
+                              ratio_clear=ratio_clear))
+
+    assert claim(row(1, True, 1, True)) == ("holds", "AUC and ratio")
+    assert claim(row(1, True, 2, True)) == ("holds only in part", "AUC")
+    assert claim(row(1, False, 1, True)) == ("holds only in part", "ratio")
+    assert claim(row(1, False, 3, False)) == ("does not hold", "neither AUC nor ratio")
+
+
+def test_the_claims_and_the_robust_z_seeds_follow_the_evidence(found):
+    default, both, alone, _ = found
+    for name, (word, by) in both.claims.items():
+        assert (word, by) == claim(both.evidence.loc[name])
+        assert 0 <= both.evidence.z_seeds[name] <= len(SEEDS)
+        assert (both.table.loc["seeds with the largest robust z", both.names[name]]
+                == f"{both.evidence.z_seeds[name]} of {len(SEEDS)}")
+    values = both.values
+    assert (values["claim_default"], values["claim_by_default"]) == both.claims[default]
+    assert values["claim_other"] == both.claims["flat_sandals"][0]
+    assert values["claim_text"] == (
+        f"The paper's claim (by ROC-AUC and by ratio) {values['claim_default']} for the striped "
+        f"T-shirts (by {values['claim_by_default']}) and {values['claim_other']} for the flat sandals "
+        f"(by {both.claims['flat_sandals'][1]})")
+    assert alone.values["claim_other"] == "was not tested"
+    assert alone.values["claim_text"].endswith(f"; {LEFT_OUT}")

@@ -137,17 +137,22 @@ def sweep_ratio(results, by: str, statistic: str = "max_abs_deviation", draws: i
     :func:`sweep_auc`), the malicious/benign ratio of the mean ``statistic`` (:func:`layer_summary`'s
     ratio) averaged over seeds, with a 95% bootstrap interval (lo, hi): each draw resamples every run's
     rounds with replacement, a round's client-rounds together, and averages the runs' ratios over
-    seeds (chapters 5-7). Seeded: the same runs give the same interval.
+    seeds (chapters 3, 5-7). Seeded: the same runs give the same interval, in whatever sweep they
+    sit: each swept value draws from its own generator seeded ``seed``, its runs in seed order, so
+    a value's interval does not depend on the sweep's other values or on the runs' order (chapter
+    7's runs at r = 10 and chapter 3's, the same runs, give one interval; a sweep of one run gives
+    :func:`tensor_standing`'s).
 
     A bootstrap of clusters (a round's client-rounds) across runs, one resampling of a run's rounds
     for all its tensors (:func:`round_ratio_draws`): not what ``scipy.stats.bootstrap`` resamples."""
-    rng = np.random.default_rng(seed)
+    rngs = {}
     points, draws_of = {}, {}
     layers = []
-    for r in results:
+    for r in sorted(results, key=lambda r: r.config.seed):  # stable: equal seeds keep their order
         if not r.updates.malicious.any():
             continue
         value = getattr(r.config, by)
+        rng = rngs.setdefault(value, np.random.default_rng(seed))
         for layer, (point, drawn) in round_ratio_draws(r.updates, statistic, rng, draws).items():
             layers += [layer] if layer not in layers else []
             draws_of.setdefault((value, layer), []).append(drawn)
@@ -163,14 +168,15 @@ def sweep_ratio(results, by: str, statistic: str = "max_abs_deviation", draws: i
 def _shift_draws(results, by: str, num_samples: int | None, draws: int, seed: int):
     """Per swept value with an attacker: the poisoned samples per attacker, the prediction, and the
     attackers' mean target-class shift and the honest spread (:func:`bias_shift`, means over rounds,
-    then seeds) as points and as ``draws`` bootstrap draws, every run's rounds resampled."""
-    rng = np.random.default_rng(seed)
-    runs = {}
-    for r in results:
+    then seeds) as points and as ``draws`` bootstrap draws, every run's rounds resampled; each value
+    from its own generator seeded ``seed``, its runs in seed order (as :func:`sweep_ratio`)."""
+    rngs, runs = {}, {}
+    for r in sorted(results, key=lambda r: r.config.seed):
         c, n = r.config, num_samples or r.config.samples_per_client
         if not c.attackers or n is None:
             continue
         shift = bias_shift(r, n)
+        rng = rngs.setdefault(getattr(c, by), np.random.default_rng(seed))
         picks = rng.integers(0, len(shift), (draws, len(shift)))
         measured, spread = shift.malicious.to_numpy(), shift.benign_sd.to_numpy()
         with warnings.catch_warnings():  # a draw of rounds without an attacker is NaN, and left out

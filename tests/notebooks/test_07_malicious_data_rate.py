@@ -4,13 +4,12 @@ axis (the flat sandals) at the larger dose."""
 import re
 
 import nbformat
-import pytest
 
-import flsim
-from flsim import notebook, semantic
+from flsim import notebook
 from flsim.notebook import ParameterError
 
-from .conftest import assert_reads_well, html_tables, parameter_check, unreadable_outputs
+from .conftest import (assert_reads_well, assert_the_other_side, html_tables, parameter_check,
+                       unreadable_outputs)
 
 TINY = dict(num_clients=4, samples_per_client=80, num_rounds=2, eval_samples=200, server_share=0.05,
             malicious_data_rate_values=[2, 10], seeds=[0])
@@ -65,37 +64,19 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     assert shift[0][1:] == ["measured", "predicted", "÷ predicted", "÷ honest sd"]
     sides = html_tables(path)[4]  # the other side of the axis: one column per backdoor
     assert sides[0][1:] == ["striped T-shirts", "flat sandals"] and sides[1][0] == "r = 2"
-    assert [row[0] for row in sides[2:4]] == ["activation scale", "fc2.bias ROC-AUC"]
     assert unreadable_outputs(path) == []
-    check_the_other_side(values)
-
-
-def check_the_other_side(values):
-    """The flat sandals at the largest dose beside the striped T-shirts: where the chapter's own pre-trained
-    model puts them on chapter 4's axis, fc2.bias's ranks there, and the verdict's clause that names its
-    measure."""
-    predictors = semantic.named_set_predictors(
-        flsim.Config(num_clients=4, samples_per_client=80, num_rounds=2, eval_samples=200, server_share=0.05,
-                     seed=0, device="cpu"), ["striped_tshirts", "flat_sandals"])
-    assert values["r_other"] == 2 and values["default_set_name"] == "striped T-shirts (the default)"
-    assert values["default_scale"] == pytest.approx(predictors.activation_scale["striped_tshirts"])
-    assert values["other_scale_text"] == f"{predictors.activation_scale['flat_sandals']:.2f}"
-    low = predictors.activation_scale.idxmin().replace("tshirts", "T-shirts").replace("_", " ")
-    assert values["law_prediction"].startswith(f"The law therefore predicts that fc2.bias leads for the {low}")
-    side = values["other_side"]
-    assert side.startswith("At r = 2, for the striped T-shirts fc2.bias ranks ") and not notebook.uncertain_claims(side)
-    ranks = [int(r) for r in re.findall(r"fc2\.bias ranks (\d+) of 8 tensors by ROC-AUC", side)]
-    assert len(ranks) == 2 and "; for the flat sandals fc2.bias ranks " in side
-    # the striped T-shirts' numbers at r = 2 are the sweep's own, as the sections above quote them
-    at_r2 = values["bias_ratio_by_r"].split("; ")[0].removeprefix("r = 2: ")
-    assert f"by malicious/benign ratio ({at_r2};" in side.split("; for the flat sandals")[0]
-    law = "as the law predicts" if ranks[1] < ranks[0] else "not as the law predicts" if ranks[1] > ranks[0] else (
-        "the same rank on both sides: no difference the law's prediction could be read from")
-    assert side.endswith(": " + law)  # the flat sandals sit lower on the axis (asserted above)
-    assert values["other_word"] in ("holds", "does not hold") and (values["other_word"] == "holds") <= (ranks[1] == 1)
-    assert f"the claim {values['other_word']} for the flat sandals" in values["other_clause"]
-    assert values["verdict"].endswith(values["other_clause"] + ".")
-    assert not notebook.uncertain_claims(values["verdict"])
+    # flsim.sides at the largest dose, as chapters 5 and 6 use it, its verdict's clause in the verdict
+    assert values["r_other"] == 2
+    assert_the_other_side(values, "r = 2", sides)
+    # One computation per number: the striped T-shirts at r = 2 are the sweep's own runs, and the
+    # other side's table quotes the intervals the sections above quote for them.
+    rows = {row[0]: row[1:] for row in sides[2:]}
+    at_r2 = {name: values[name].split("; ")[0].removeprefix("r = 2: ")
+             for name in ("bias_ratio_by_r", "bias_auc_by_r")}
+    assert rows["fc2.bias ratio [95% CI]"][0] == at_r2["bias_ratio_by_r"]
+    assert rows["fc2.bias AUC [2 SE]"][0] == values["bias_auc_default"] == at_r2["bias_auc_by_r"]
+    assert rows["seeds with the largest robust z"][0] in ("0 of 1", "1 of 1")
+    assert values["scales_text"] in tables[-1] and values["other_note"].endswith(" for the flat sandals.")
 
 
 def test_a_mistyped_parameter_stops_the_run():
