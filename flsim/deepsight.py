@@ -45,10 +45,17 @@ and FLPoison, ``vio1etus/FLPoison`` ``aggregators/deepsight.py``):
   each seed's DDifs and on the cosine distances of the output-bias updates
   (precomputed); each clustering becomes a 0/1 distance (0: same cluster), the
   DDif ones averaged over the seeds, the three averaged, and HDBSCAN clusters
-  that merged distance. ``min_cluster_size=2, min_samples=1`` as in the
-  reference code both suites descend from. Departure: ``allow_single_cluster``
-  is on in every clustering (FLPoison sets it in the final one only): without
-  it, a round in which no subgroup stands out comes out all noise.
+  that merged distance. The paper does not fix HDBSCAN's settings and the
+  suites differ: BackFed keeps the hdbscan package's defaults (a minimum
+  cluster size of 5), FLPoison sets ``min_samples=3``; flsim takes
+  ``min_cluster_size=2, min_samples=1`` (``MIN_CLUSTER_SIZE``,
+  ``MIN_SAMPLES``), as a widely copied standalone reimplementation does, since
+  with the book's 10 clients a round a minimum of 5 would never let one or two
+  attackers form a cluster of their own. ``allow_single_cluster`` is on in
+  every clustering (FLPoison sets it in the final one only): without it, a
+  round in which no subgroup stands out comes out all noise. With these
+  settings HDBSCAN splits honest clients into small clusters, often single
+  ones; a cluster without suspicious members is accepted whatever its size.
 - Noise points: HDBSCAN's outliers are each a cluster of their own (distance 1
   to every other client; a lone client is accepted where it is not labelled
   suspicious), as BackFed does.
@@ -80,7 +87,7 @@ THRESHOLD_FLOOR = 0.01  # a NEUP exceeds max(THRESHOLD_FLOOR, 1 / classes) times
 DDIF_SEEDS = (0, 1, 2)  # the seeds of the random inputs, one DDif vector per seed (the suites': 3 seeds, 0, 1, 2)
 DDIF_SAMPLES = 32  # random inputs per seed (the paper's code: 20000; see the module's docstring)
 LOG_RATIO_CAP = 80.0  # |log(p_client / p_global)| at most this: a diverged model's DDifs stay finite
-MIN_CLUSTER_SIZE = 2  # HDBSCAN's, as in the reference code
+MIN_CLUSTER_SIZE = 2  # HDBSCAN's (see the module's docstring)
 MIN_SAMPLES = 1
 
 
