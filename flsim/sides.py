@@ -120,12 +120,14 @@ def compare_sides(point_base, default_set: str, other_set: str, *, seeds, swept,
     other_keys = {c.key() for c in configs} - {c.key() for c in swept}
     in_sweep = len(other_keys) == seed_count * (len(sets) - 1)  # the default set's: the sweep's own
     claims = {name: claim(evidence.loc[name]) for name in sets}
-    said = {name: f"{claims[name][0]} for the {names[name]} (by {claims[name][1]})" for name in sets}
+    said = {name: f"{claims[name][0]} for the {names[name]}"
+                  + (f" (by {claims[name][1]})" if claims[name][0] != "does not hold" else "")
+            for name in sets}
     values = dict(
         scale_default=float(scales[default_set]), num_other_runs=len(other_keys),
         claim_default=claims[default_set][0], claim_by_default=claims[default_set][1],
         claim_text=f"The paper's claim (by ROC-AUC and by ratio) {said[default_set]}" + (
-            f" and {said[other_set]}" if other_set else f"; {LEFT_OUT}"),
+            "" if other_set else f"; {LEFT_OUT}"),
         scales_text=" and ".join(f"{scales[name]:.2f} for the {names[name]}" for name in sets),
         other_pool_note="the default backdoor's runs there are the sweep's own" if in_sweep
         else "the default backdoor's runs there are new too")
@@ -149,6 +151,7 @@ def compare_sides(point_base, default_set: str, other_set: str, *, seeds, swept,
         clause, note = clause_with(False), clause_with(True)  # the verdict's measure: ROC-AUC
         values.update(
             scale_other=float(scales[other]), claim_other=claims[other][0],
+            claim_text=f"{values['claim_text']} and {said[other]}; by ROC-AUC rank, {law}",
             law_prediction=f"the law predicts that {tensor} leads more for the {names[small]}, "
                            f"whose activations are the smaller, than for the {names[large]}",
             other_clause=clause, other_side=f"the {names[other]} at {point}",

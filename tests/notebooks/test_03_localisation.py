@@ -61,15 +61,18 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     assert values["default_set_name"] == "striped T-shirts (the default)"
     assert values["other_set_name"] == "flat sandals" and values["other_verdict"] in expected.values()
     low = predictors.activation_scale.idxmin().replace("tshirts", "T-shirts").replace("_", " ")
-    assert values["law_prediction"].startswith(f"The law therefore predicts that fc2.bias leads for the {low}")
-    assert values["verdict_text"] == values["other_side"]
-    assert values["verdict_text"].startswith(f"The paper's claim {values['verdict']} for the striped T-shirts "
-                                             f"(measures by which fc2.bias is the top tensor with an "
-                                             f"interval clear of no difference: {values['bias_best_by']}; "
-                                             "ROC-AUC ")
-    assert f"; it {values['other_verdict']} for the flat sandals (" in values["verdict_text"]
-    assert values["verdict_text"].endswith(("as the law predicts", "not as the law predicts",
-                                            "no difference that the law's prediction could be read from"))
+    assert values["law_prediction"].startswith(f"the law predicts that fc2.bias leads more for the {low}")
+    # The verdict on both sides is flsim.sides' (chapters 5-7 use it too): the claim by both measures,
+    # then where chapter 4's law stands by ROC-AUC rank.
+    assert values["verdict_text"] == values["claim_text"]
+    by = f" (by {values['bias_best_by']})" if values["verdict"] != "does not hold" else ""
+    assert values["verdict_text"].startswith(f"The paper's claim (by ROC-AUC and by ratio) {values['verdict']} "
+                                             f"for the striped T-shirts{by} and {values['other_verdict']} "
+                                             "for the flat sandals")
+    assert "; by ROC-AUC rank, " in values["verdict_text"]
+    assert values["other_note"].startswith(("The verdict flips with the backdoor: at this chapter's setting, ",
+                                            "The other side of chapter 4's law leaves the verdict as it is: "))
+    assert values["num_other_runs"] == 1  # the flat sandals' one seed; the T-shirts' run is the chapter's
     assert not notebook.uncertain_claims(values["verdict_text"])  # every decimal with its interval
     for name in ("bias_auc_text", "best_auc_text", "bias_ratio_text", "top_ratio_text", "target_z_text",
                  "target_round_z_text", "main_accuracy_text"):  # every compared number with its interval
@@ -143,7 +146,7 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     # The cross-run and rank tables show the columns the text is about (notebook.table checks the width).
     outputs = [str(c.get("outputs", "")) for c in executed.cells if c.cell_type == "code"]
     assert any("fc2.bias AUC" in o and "best by ratio" in o for o in outputs)
-    sides = next(o for o in outputs if "activation scale" in o and "seeds: top by robust z" in o)
+    sides = next(o for o in outputs if "activation scale" in o and "seeds with the largest robust z" in o)
     assert "striped T-shirts" in sides and "flat sandals" in sides
     ranks = next(o for c, o in zip([c for c in executed.cells if c.cell_type == "code"], outputs)
                  if "attacker_ranks(" in c.source)
