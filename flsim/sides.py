@@ -59,6 +59,13 @@ def claim(row) -> tuple[str, str]:
     return word, " and ".join(k for k, v in best.items() if v) or "neither AUC nor ratio"
 
 
+def best_text(best: str) -> str:
+    """The best tensor(s) by AUC as the table shows them: one or two names, or "k tensors, tied" where
+    more tie (a tiny run's AUCs of 1), so that the column fits the page."""
+    count = best.count(" and ") + 1
+    return best if count <= 2 else f"{count} tensors, tied"
+
+
 def _standing(row, layer_count: int, seed_count: int, ratio: bool = True) -> str:
     text = (f"its AUC {interval_text(row.auc, row.lo, row.hi)}, rank {row.auc_rank} of "
             f"{layer_count} tensors, the largest in {row.auc_seeds} of {seed_count} seeds")
@@ -182,8 +189,7 @@ def compare_sides(point_base, default_set: str, other_set: str, *, seeds, swept,
         f"ratio rank (of {layer_count})": r.ratio_rank,
         "seeds with the largest ratio": f"{r.ratio_seeds} of {seed_count}",
         "seeds with the largest robust z": f"{r.z_seeds} of {seed_count}",
-        "best tensor by AUC": r.best if r.best.count(" and ") < 2 else  # a column that fits
-        f"{r.best.count(' and ') + 1} tensors, tied",
+        "best tensor by AUC": best_text(r.best),
         "backdoor accuracy [seeds]": accuracy_text(name),
     } for name, r in evidence.iterrows()}).rename_axis(point)
     return Sides(table=table, values=values, evidence=evidence, names=names,

@@ -9,7 +9,7 @@ import flsim
 from flsim import analysis, pretraining
 from flsim.attacks import semantic_set_name
 from flsim.semantic import set_words
-from flsim.sides import LEFT_OUT, claim, compare_sides
+from flsim.sides import LEFT_OUT, best_text, claim, compare_sides
 
 SEEDS = [0, 1]
 POINT = "m = 1"
@@ -182,3 +182,9 @@ def test_the_claims_and_the_robust_z_seeds_follow_the_evidence(found):
                                           "predicts a better one for the flat sandals"))
     assert alone.values["claim_other"] == "was not tested"
     assert alone.values["claim_text"].endswith(f"; {LEFT_OUT}")
+
+
+def test_the_best_tensor_cell_names_at_most_two_tensors():
+    assert best_text("fc2.bias") == "fc2.bias"
+    assert best_text("fc2.bias and fc2.weight") == "fc2.bias and fc2.weight"
+    assert best_text("conv1.weight and conv1.bias and fc2.bias") == "3 tensors, tied"
