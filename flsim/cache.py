@@ -36,6 +36,8 @@ import platformdirs
 
 from . import atomic
 from .config import Config
+# what names an entry; the others are flsim.cache's names from before flsim.identity (the book's workflow
+# reads flsim.cache.source_hash)
 from .identity import SIMULATION_MODULES, config_key, key_settings, source_hash, unread_options  # noqa: F401
 from .results import Results
 
