@@ -35,10 +35,9 @@ and FLPoison, ``vio1etus/FLPoison`` ``aggregators/deepsight.py``):
   probability that underflows divides nothing by zero (the suites add 1e-30 or
   1e-6 to the denominator); the log-ratio is capped at ``LOG_RATIO_CAP`` so a
   diverged model keeps finite features. Departure: ``DDIF_SAMPLES`` = 32 noise
-  images per seed, not the suites' 20000: the DDifs forward (K + 1) x 96
-  images, about 0.7 s a round on one CPU thread for 10 paper-CNN clients on
-  Fashion-MNIST (a FedAvg round of chapter 8's 10 x 100 samples takes about
-  1.7 s); every model sees the same images, so the clients' differences are
+  images per seed, not the suites' 20000, so that the DDifs forward
+  (K + 1) x 96 images a round, a small share of a CPU round of the book's
+  size; every model sees the same images, so the clients' differences are
   compared on common inputs. Without a model (``model=None``) the clustering
   reads the NEUPs and the cosine distances only.
 - Clustering: HDBSCAN (scikit-learn's, as FLAME's in flsim) on the NEUPs, on
