@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from .conftest import papermill_cli
+from .conftest import parameter_check
 
 TINY = dict(num_clients=4, local_training=[[40, 1, 2], [80, 2, 1]], paper_rounds=2,
             paper_samples_per_client=80, server_share=0.02, eval_samples=100,
@@ -207,7 +207,9 @@ def check_the_strong_attacks(values):
         assert f"the backdoor takes hold in none of {n} settings." in values["verdict"]
 
 
-def test_an_empty_strong_attacks_stops_before_any_run_with_the_parameter_named(tmp_path):
-    run = papermill_cli("04_regimes", tmp_path, "-y", "strong_attacks: []")
-    assert run.returncode != 0
-    assert "strong_attacks=[]: one or more [r, attack_scale] pairs" in run.stderr + run.stdout
+def test_an_empty_strong_attacks_stops_at_the_parameter_check_with_the_parameter_named():
+    assert parameter_check("04_regimes") is None
+    for value in ([], [[1, 1.0, 3]]):
+        error = parameter_check("04_regimes", strong_attacks=value)
+        assert isinstance(error, ValueError) and f"strong_attacks={value}: one or more [r, attack_scale] pairs" \
+            in str(error)
