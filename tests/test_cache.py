@@ -159,7 +159,7 @@ def test_editing_a_module_outside_the_simulation_recomputes_nothing(tiny_config,
 
     real = Path.read_bytes
 
-    edits = {"plots.py", "statistics.py", "sweeps.py", "notebook.py"}  # analysis/ is outside the simulation
+    edits = {"law.py", "statistics.py", "sweeps.py", "notebook.py"}  # analysis/ is outside the simulation
 
     def edited(path):
         data = real(path)

@@ -1,0 +1,93 @@
+"""Heat maps with a threshold on their colour scale (chapter 4's map, chapters 8-9's detection tables)."""
+
+from __future__ import annotations
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from .style import WIDTH
+
+def plain_number(value: float, fmt: str) -> str:
+    """``value`` formatted with ``fmt`` for a heatmap's cell, "" when missing; a number that rounds to
+    zero loses its sign ("-0.0" would read as a negative number)."""
+    if np.isnan(value):
+        return ""
+    text = format(value, fmt)
+    return text[1:] if text.startswith("-") and not any(digit in text for digit in "123456789") else text
+
+
+def threshold_norm(threshold: float, vmin: float, vmax: float, log_above: bool = False) -> matplotlib.colors.Normalize:
+    """A colour norm that puts ``threshold`` (chance, an outlier cut-off) in the middle of a diverging colour
+    map, so a colour says on which side of it a value lies (chapter 4's maps): linear from ``vmin`` up to
+    it, and above it linear or, with ``log_above``, logarithmic up to ``vmax`` (so that z-scores of 4 and
+    40 both show)."""
+    if not vmin < threshold < vmax:
+        raise ValueError(f"the threshold {threshold} must lie between vmin {vmin} and vmax {vmax}")
+    if not log_above:
+        return matplotlib.colors.TwoSlopeNorm(threshold, vmin, vmax)
+    if threshold <= 0:
+        raise ValueError("a logarithmic scale above the threshold needs a positive threshold")
+    span = np.log(vmax / threshold)
+
+    def forward(x):
+        x = np.ma.asarray(x, dtype=float)
+        above = 0.5 + 0.5 * np.ma.log(np.ma.maximum(x, threshold) / threshold) / span
+        return np.ma.where(x <= threshold, 0.5 * (x - vmin) / (threshold - vmin), above)
+
+    def inverse(y):
+        y = np.ma.asarray(y, dtype=float)
+        above = threshold * np.ma.exp((2 * np.ma.maximum(y, 0.5) - 1) * span)
+        return np.ma.where(y <= 0.5, vmin + 2 * y * (threshold - vmin), above)
+
+    return matplotlib.colors.FuncNorm((forward, inverse), vmin, vmax)
+
+
+def _threshold_ticks(norm: matplotlib.colors.Normalize, threshold: float, log_above: bool) -> list[float]:
+    """Colour-bar ticks for :func:`threshold_norm`: the threshold, round values below it and (1, 2, 5 x
+    powers of ten when logarithmic) above it, none closer than 6% of the bar to the one before."""
+    locator = matplotlib.ticker.MaxNLocator(2, steps=[1, 2, 2.5, 5, 10])
+    below = locator.tick_values(norm.vmin, threshold)
+    if log_above:
+        above = [m * 10.0**k for k in range(-3, 6) for m in (1, 2, 5)]
+    else:
+        above = locator.tick_values(threshold, norm.vmax)
+    candidates = sorted({*(t for t in below if norm.vmin <= t < threshold),
+                         *(t for t in above if threshold < t <= norm.vmax)})
+    ticks = [threshold]  # always shown; the others only where they leave it room
+    for tick in candidates:
+        if all(abs(float(norm(tick)) - float(norm(kept))) >= 0.06 for kept in ticks):
+            ticks.append(tick)
+    return sorted(ticks)
+
+
+def metric_heatmap(table: pd.DataFrame, label: str, fmt: str = ".2f", vmin: float = 0.0, vmax: float = 1.0,
+                   xlabel: str | None = None, ylabel: str | None = None, center: float | None = None,
+                   log_above: bool = False) -> plt.Figure:
+    """An annotated heatmap of a rows x columns table of one metric, e.g. ROC-AUC per detector
+    and attack (chapters 4, 8 and 9); ``label`` names the metric and its unit on the colour bar.
+    Missing values stay blank, and no cell reads "-0.0" (:func:`plain_number`).
+
+    With ``center`` (chance for an AUC, the outlier threshold for a z-score; chapter 4) the colours
+    diverge there (:func:`threshold_norm`, with ``log_above``): blue below it, white at it, red above
+    it, and the colour bar marks it with a black line; a value below chance reads as below chance."""
+    fig, ax = plt.subplots(figsize=(WIDTH, 0.42 * len(table) + 1.4))
+    values = table.astype(float)
+    colours = dict(cmap="viridis", vmin=vmin, vmax=vmax)
+    if center is not None:
+        colours = dict(cmap="RdBu_r", norm=threshold_norm(center, vmin, vmax, log_above))
+    cells = np.array([[plain_number(v, fmt) for v in row] for row in values.to_numpy()], dtype=object)
+    sns.heatmap(values, annot=cells, fmt="", ax=ax, cbar_kws={"label": label}, annot_kws={"fontsize": 8},
+                **colours)
+    if center is not None:
+        colour_bar = ax.collections[0].colorbar
+        colour_bar.set_ticks(_threshold_ticks(colours["norm"], center, log_above))
+        colour_bar.ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        colour_bar.ax.axhline(center, color="black", lw=1.5)
+    ax.set(xlabel=xlabel or table.columns.name or "", ylabel=ylabel or table.index.name or "")
+    ax.tick_params(axis="x", rotation=0)
+    ax.tick_params(axis="y", rotation=0)
+    fig.tight_layout()
+    return fig
