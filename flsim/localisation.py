@@ -86,6 +86,13 @@ def _rows(client: int, attacker: torch.Tensor, start: torch.Tensor, layers, eval
     return rows
 
 
+def taken_apart(configs: dict, threshold: float = 0.9, names=("backdoor", "seed")) -> pd.DataFrame:
+    """:func:`shares` of :func:`substitution` at ``threshold`` for each config of ``configs`` (key -> Config),
+    stacked, each key's parts in the columns ``names`` (chapter 10: a backdoor and a seed)."""
+    return pd.concat([shares(substitution(config, threshold)).assign(**dict(zip(names, key)))
+                      for key, config in configs.items()], ignore_index=True)
+
+
 def shares(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` (:func:`substitution`'s rows, any number of runs) with the causal shares of each tensor:
     ``share_alone``, the part of the attacker's own backdoor accuracy (above the global model's) that the

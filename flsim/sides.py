@@ -6,9 +6,10 @@ tensors. A chapter that sweeps one setting with its default backdoor runs one mo
 point of the sweep, on the same seeds. :func:`compare_sides` says where the two sit on the law's
 axis, how the output bias fares for each under the chapter's measures (ROC-AUC and the
 malicious/benign ratio, each with its rank among the tensors and the seeds in which it leads, and
-the seeds in which it leads by the attacker's robust z-score), whether the verdict flips with the
-backdoor, and the paper's claim for each set by both measures (:func:`claim`): as a table and as
-the values a chapter glues. Its means and intervals are :func:`flsim.analysis.sweep_evidence`'s,
+the seeds in which it leads by the attacker's robust z-score), and the paper's claim for each set by
+both measures (:func:`claim`, by :func:`leads`: the one rule of chapters 3 and 5-7, which the sweep
+chapters also apply at every swept value) with whether chapter 4's law holds (:func:`side_verdict`):
+as a table and as the values a chapter glues. Its means and intervals are :func:`flsim.analysis.sweep_evidence`'s,
 so the same runs give the same numbers here as in a chapter's sweep.
 """
 
@@ -47,16 +48,72 @@ class Sides:
     claims: dict[str, tuple[str, str]]
 
 
+def leads(row) -> dict[str, bool]:
+    """The one rule by which the output bias counts as the attacker's tensor (chapters 3, 5, 6 and 7): per
+    measure, whether it is the top tensor over the seeds (means) and clear of no difference, its AUC's
+    interval above chance (0.5) for "AUC", its ratio's above 1 for "ratio". ``row``: a row of
+    :func:`flsim.analysis.sweep_evidence` (auc_rank, clear, ratio_rank, ratio_clear)."""
+    return {"AUC": bool(row.auc_rank == 1 and row.clear),
+            "ratio": bool(row.ratio_rank == 1 and row.ratio_clear)}
+
+
 def claim(row) -> tuple[str, str]:
-    """The paper's claim for one set (chapter 3): the output bias counts as the attacker's tensor by a
-    measure where it is the top tensor over the seeds (means) and clear of no difference, its AUC's
-    interval above chance (0.5), its ratio's above 1. ("holds" by both, "holds only in part" by
-    one, "does not hold"; the measures that carry it, joined by " and ", or "neither AUC nor
-    ratio"). ``row``: a row of :func:`flsim.analysis.sweep_evidence`."""
-    best = {"AUC": row.auc_rank == 1 and bool(row.clear),
-            "ratio": row.ratio_rank == 1 and bool(row.ratio_clear)}
+    """The paper's claim for one set or one swept value by :func:`leads` (chapters 3, 5-7): "holds" by
+    both measures, "holds only in part" by one, "does not hold"; and the measures that carry it,
+    joined by " and ", or "neither AUC nor ratio". ``row``: a row of
+    :func:`flsim.analysis.sweep_evidence`."""
+    best = leads(row)
     word = {2: "holds", 1: "holds only in part", 0: "does not hold"}[sum(best.values())]
     return word, " and ".join(k for k, v in best.items() if v) or "neither AUC nor ratio"
+
+
+def claim_said(claimed: tuple[str, str], name: str) -> str:
+    """One set's :func:`claim` as the verdict says it: "holds for the flat sandals (by AUC and ratio)",
+    "does not hold for the striped T-shirts"."""
+    word, by = claimed
+    return f"{word} for the {name}" + (f" (by {by})" if word != "does not hold" else "")
+
+
+def law_text(ranks: dict[str, int], scales: dict[str, float], names: dict[str, str]) -> str:
+    """Whether two sets' ROC-AUC ranks of the output bias (1 = the best) follow chapter 4's law, which
+    predicts a better rank for the set with the smaller activation scale (chapters 3, 5-7)."""
+    small, large = sorted(scales, key=scales.get)
+    if ranks[small] < ranks[large]:
+        return "as chapter 4's law predicts"
+    if ranks[small] > ranks[large]:
+        return "against chapter 4's law"
+    return f"the two tie, where chapter 4's law predicts a better rank for the {names[small]}"
+
+
+def side_verdict(claims: dict[str, tuple[str, str]], names: dict[str, str], law: str | None,
+                 point: str) -> str:
+    """The other side's verdict (chapters 3, 5-7): at ``point``, the paper's claim (:func:`claim`) for
+    each set, the default first, then by ROC-AUC rank whether chapter 4's law holds (``law``:
+    :func:`law_text`; None where the run left the other side out, which it then says). At most two
+    sentences, each short enough for a verdict."""
+    said = " and ".join(claim_said(claims[name], names[name]) for name in claims)
+    text = f"At {point} the paper's claim (by ROC-AUC and by ratio) {said}"
+    return f"{text}. By ROC-AUC rank, {law}." if law else f"{text}; {LEFT_OUT}."
+
+
+def at_ceiling(evidence: pd.DataFrame, num_malicious: int, num_chosen: int) -> list:
+    """The rows of ``evidence`` (:func:`flsim.analysis.sweep_evidence`) whose malicious/benign ratio sits
+    at its ceiling, num_chosen - 1, which one attacker's ratio cannot pass: the upper end of its
+    interval within 1% of it (:func:`flsim.analysis.ratio_at_ceiling`, chapter 4); none with several
+    attackers (another ceiling)."""
+    if num_malicious != 1:
+        return []
+    return list(evidence.index[analysis.ratio_at_ceiling(evidence.ratio_hi, num_chosen)])
+
+
+def ceiling_text(sets: list[str], names: dict[str, str], tensor: str, num_chosen: int) -> str:
+    """The sentence that flags ratios at their ceiling (:func:`at_ceiling`); "" where none is."""
+    if not sets:
+        return ""
+    said = " and the ".join(names[name] for name in sets)
+    return (f"For the {said}, {tensor}'s ratio sits at its ceiling of {num_chosen - 1} (its interval "
+            f"reaches within 1% of it): one attacker among {num_chosen} clients cannot pass it, and "
+            f"tensors there tie (chapter 4).")
 
 
 def best_text(best: str) -> str:
@@ -66,22 +123,11 @@ def best_text(best: str) -> str:
     return best if count <= 2 else f"{count} tensors, tied"
 
 
-def _standing(row, layer_count: int, seed_count: int, ratio: bool = True) -> str:
-    text = (f"its AUC {interval_text(row.auc, row.lo, row.hi)}, rank {row.auc_rank} of "
-            f"{layer_count} tensors, the largest in {row.auc_seeds} of {seed_count} seeds")
-    if ratio:
-        text += (f"; its ratio {interval_text(row.ratio, row.ratio_lo, row.ratio_hi)}, rank "
-                 f"{row.ratio_rank}, the largest in {row.ratio_seeds} of {seed_count} seeds")
-    return text
-
-
-def _leads(row, tensor: str) -> str:
-    if row.auc_rank > 1:
-        return f"is not the best tensor by ROC-AUC, {row.best} is"
-    shared = [layer for layer in row.best.split(" and ") if layer != tensor]
-    return ("is the best tensor by ROC-AUC"
-            + (f", tied with {' and '.join(shared)}" if shared else "")
-            + (", clear of chance" if row.clear else ", but with an interval that reaches chance"))
+def _standing(row, layer_count: int, seed_count: int) -> str:
+    return (f"its AUC {interval_text(row.auc, row.lo, row.hi)}, rank {row.auc_rank} of "
+            f"{layer_count} tensors, the largest in {row.auc_seeds} of {seed_count} seeds; its ratio "
+            f"{interval_text(row.ratio, row.ratio_lo, row.ratio_hi)}, rank {row.ratio_rank}, the largest "
+            f"in {row.ratio_seeds} of {seed_count} seeds")
 
 
 def compare_sides(point_base, default_set: str, other_set: str, *, seeds, swept, num_samples: int,
@@ -94,9 +140,10 @@ def compare_sides(point_base, default_set: str, other_set: str, *, seeds, swept,
     are new (the default set's are the sweep's own where it swept the point). The activation scales
     are read from ``point_base``'s pre-trained model before any attack
     (:func:`flsim.semantic.named_set_predictors`); the backdoor accuracy (mean of the last three
-    rounds [lowest, highest seed]) counts ``num_samples`` training images per client. The verdict's
-    measure is ROC-AUC: it flips when the output bias is the best tensor, clear of chance, for one
-    set and not the other.
+    rounds [lowest, highest seed]) counts ``num_samples`` training images per client. The verdict is
+    :func:`side_verdict`'s: the paper's claim for each set by ROC-AUC and by ratio (:func:`claim`),
+    then chapter 4's law by ROC-AUC rank; ``other_note`` adds where a ratio sits at its ceiling
+    (:func:`at_ceiling`), which the table's ratio row marks "(ceiling)".
     """
     sets = [default_set] + ([other_set] if other_set else [])
     names = {name: semantic.set_words(name) for name in sets}
@@ -115,11 +162,8 @@ def compare_sides(point_base, default_set: str, other_set: str, *, seeds, swept,
     accuracy = analysis.seed_spread(per_run, "semantic_set", "backdoor_accuracy_last")
     layer_count, seed_count = summary.layer.nunique(), len(seeds)
 
-    def standing(name, ratio=True):
-        return _standing(evidence.loc[name], layer_count, seed_count, ratio)
-
-    def leads(name):
-        return _leads(evidence.loc[name], tensor)
+    def standing(name):
+        return _standing(evidence.loc[name], layer_count, seed_count)
 
     def accuracy_text(name):
         return interval_text(*accuracy.loc[name, ["mean", "lo", "hi"]], ".0%")
@@ -127,65 +171,49 @@ def compare_sides(point_base, default_set: str, other_set: str, *, seeds, swept,
     other_keys = {c.key() for c in configs} - {c.key() for c in swept}
     in_sweep = len(other_keys) == seed_count * (len(sets) - 1)  # the default set's: the sweep's own
     claims = {name: claim(evidence.loc[name]) for name in sets}
-    said = {name: f"{claims[name][0]} for the {names[name]}"
-                  + (f" (by {claims[name][1]})" if claims[name][0] != "does not hold" else "")
-            for name in sets}
+    ranks = evidence.auc_rank
+    law = law_text(ranks, scales[sets].to_dict(), names) if other_set else None
+    verdict = side_verdict(claims, names, law, point)
+    ceiling = at_ceiling(evidence, point_base.num_malicious, point_base.num_chosen)
     values = dict(
         scale_default=float(scales[default_set]), num_other_runs=len(other_keys),
         claim_default=claims[default_set][0], claim_by_default=claims[default_set][1],
-        claim_text=f"The paper's claim (by ROC-AUC and by ratio) {said[default_set]}" + (
-            "" if other_set else f"; {LEFT_OUT}"),
+        claim_text="The paper's claim (by ROC-AUC and by ratio) "  # chapter 3's verdict
+        + " and ".join(claim_said(claims[name], names[name]) for name in sets)
+        + (f"; by ROC-AUC rank, {law}" if law else f"; {LEFT_OUT}"),
         scales_text=" and ".join(f"{scales[name]:.2f} for the {names[name]}" for name in sets),
         other_pool_note="the default backdoor's runs there are the sweep's own" if in_sweep
-        else "the default backdoor's runs there are new too")
+        else "the default backdoor's runs there are new too",
+        side_verdict=verdict,
+        other_note=" ".join(filter(None, [verdict, ceiling_text(ceiling, names, tensor,
+                                                                 point_base.num_chosen)])))
     if other_set:
         other = other_set
         small, large = sorted(sets, key=scales.get)
-        ranks = evidence.auc_rank
-        law = ("as chapter 4's law predicts" if ranks[small] < ranks[large] else
-               "against chapter 4's law" if ranks[small] > ranks[large] else
-               f"the same AUC rank for both, where chapter 4's law predicts a better one for the "
-               f"{names[small]}")
-        won = {name: bool(ranks[name] == 1 and evidence.clear[name]) for name in sets}
-        opening = ("the verdict flips with the backdoor" if won[default_set] != won[other] else
-                   "the other side of chapter 4's law leaves the verdict as it is")
-
-        def clause_with(ratio):
-            return (f"{opening}: at {point}, for the {names[default_set]} {tensor} "
-                    f"{leads(default_set)} ({standing(default_set, ratio)}), for the "
-                    f"{names[other]} it {leads(other)} ({standing(other, ratio)}), {law}")
-
-        clause, note = clause_with(False), clause_with(True)  # the verdict's measure: ROC-AUC
         values.update(
             scale_other=float(scales[other]), claim_other=claims[other][0],
-            claim_text=f"{values['claim_text']} and {said[other]}; by ROC-AUC rank, {law}",
             law_prediction=f"the law predicts that {tensor} leads more for the {names[small]}, "
                            f"whose activations are the smaller, than for the {names[large]}",
-            other_clause=clause, other_side=f"the {names[other]} at {point}",
+            other_side=f"the {names[other]} at {point}",
             other_runs_text=f"At {point} the {names[other]}, the other side of chapter 4's law, "
                             f"run on the same seeds as well ({len(other_keys)} "
                             f"run{'s' * (len(other_keys) != 1)} more)",
-            other_note=f"{note[0].upper()}{note[1:]}. The backdoor accuracy there (mean of "
-                       f"the last three rounds [lowest, highest seed]): "
-                       f"{accuracy_text(default_set)} for the {names[default_set]}, "
-                       f"{accuracy_text(other)} for the {names[other]}.",
             bias_auc_default=interval_text(*evidence.loc[default_set, ["auc", "lo", "hi"]]),
             bias_auc_other=interval_text(*evidence.loc[other, ["auc", "lo", "hi"]]),
             bias_rank_default=int(ranks[default_set]), bias_rank_other=int(ranks[other]),
             auc_seeds_default=int(evidence.auc_seeds[default_set]),
             auc_seeds_other=int(evidence.auc_seeds[other]))
     else:
-        values.update(other_clause=LEFT_OUT, other_side="none",
-                      law_prediction="this run has no other side", claim_other="was not tested",
-                      other_runs_text=f"{LEFT_OUT[0].upper()}{LEFT_OUT[1:]}",
-                      other_note=f"At {point}, for the {names[default_set]} {tensor} "
-                                 f"{leads(default_set)} ({standing(default_set)}); {LEFT_OUT}.")
+        values.update(other_side="none", law_prediction="this run has no other side",
+                      claim_other="was not tested",
+                      other_runs_text=f"{LEFT_OUT[0].upper()}{LEFT_OUT[1:]}")
     table = pd.DataFrame({names[name]: {
         "activation scale": f"{scales[name]:.2f}",
         f"{tensor} AUC [2 SE]": interval_text(r.auc, r.lo, r.hi),
         f"AUC rank (of {layer_count})": r.auc_rank,
         "seeds with the largest AUC": f"{r.auc_seeds} of {seed_count}",
-        f"{tensor} ratio [95% CI]": interval_text(r.ratio, r.ratio_lo, r.ratio_hi),
+        f"{tensor} ratio [95% CI]": interval_text(r.ratio, r.ratio_lo, r.ratio_hi)
+        + " (ceiling)" * (name in ceiling),
         f"ratio rank (of {layer_count})": r.ratio_rank,
         "seeds with the largest ratio": f"{r.ratio_seeds} of {seed_count}",
         "seeds with the largest robust z": f"{r.z_seeds} of {seed_count}",

@@ -15,15 +15,23 @@ import flsim.analysis as analysis
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = [info.name for info in pkgutil.iter_modules(analysis.__path__)]
+SUMMARIES = ["bias", "detection", "regimes", "statistics", "sweeps", "tensors", "words"]  # re-exported by name
+REPORTS = ["defences", "detector_tables", "evasion", "federated_setup", "first_order", "hiding", "law",  # a
+           "localisation_report", "localisation_verdict", "location", "paper", "stress", "strong"]  # chapter's
 
 
 def test_the_package_has_its_modules_each_under_500_lines():
-    assert sorted(MODULES) == ["bias", "detection", "regimes", "statistics", "sweeps", "tensors", "words"]
+    assert sorted(MODULES) == sorted(SUMMARIES + REPORTS), "a new module: a summary (re-exported) or a report?"
     for path in Path(analysis.__file__).parent.glob("*.py"):
         assert len(path.read_text().splitlines()) < 500, path.name
 
 
-@pytest.mark.parametrize("name", MODULES)
+def test_every_report_is_named_in_the_package_docstring():
+    for name in REPORTS:
+        assert f"flsim.analysis.{name}`" in analysis.__doc__, name
+
+
+@pytest.mark.parametrize("name", SUMMARIES)
 def test_every_public_name_of_a_module_is_flsim_analysis_own(name):
     module = importlib.import_module(f"flsim.analysis.{name}")
     tree = ast.parse(Path(module.__file__).read_text())
@@ -55,7 +63,7 @@ def test_every_name_the_chapters_take_from_flsim_analysis_resolves():
         for names in re.findall(r"from flsim\.analysis import (\([^)]*\)|[^\n#]*)", code):
             used |= {(chapter, n.strip()) for n in names.strip("()").split(",") if n.strip()}
     assert used, "no chapter calls flsim.analysis: the pattern above is stale"
-    missing = sorted((chapter, n) for chapter, n in used if not hasattr(analysis, n))
+    missing = sorted((chapter, n) for chapter, n in used if not hasattr(analysis, n) and n not in REPORTS)
     assert missing == []
 
 

@@ -22,14 +22,30 @@ def test_pages_url_of_a_project_and_of_a_user_site():
         book_site.pages_url("https://gitlab.com/someone/flsim")
 
 
-def test_a_chapters_links_point_at_the_repositorys_copy_of_it():
-    links = book_site.expected_links("https://github.com/o/r", "main", "book/04_regimes.ipynb")
-    assert links == ["https://colab.research.google.com/github/o/r/blob/main/book/04_regimes.ipynb",
+def test_a_chapters_links_point_at_its_reading_copy_and_the_repository():
+    links = book_site.expected_links("https://github.com/o/r", "colab", "book/04_regimes.ipynb")
+    assert links == ["https://colab.research.google.com/github/o/r/blob/colab/book/04_regimes.ipynb",
                      "https://github.com/o/r"]
     page = ('<a href="https://github.com/o/r" class="btn">'
-            '<a href="https://colab.research.google.com/github/o/r/blob/main/book/04_regimes.ipynb">')
+            '<a href="https://colab.research.google.com/github/o/r/blob/colab/book/04_regimes.ipynb">')
     assert book_site.missing_links(page, links) == []
-    assert book_site.missing_links(page.replace("/main/", "/master/"), links) == [links[0]]
+    # the theme's own button opens the source on main, which shows the book's markup raw
+    assert book_site.missing_links(page.replace("/colab/", "/main/"), links) == [links[0]]
+    assert book_site.source_link("https://github.com/o/r", "main", "book/04_regimes.ipynb") == \
+        "https://github.com/o/r/blob/main/book/04_regimes.ipynb"
+
+
+def test_the_colab_button_is_pointed_at_the_reading_copy():
+    """sphinx-book-theme's template context: a group of launch buttons among the header's buttons."""
+    theme = "https://colab.research.google.com/github/o/r/blob/main/book/04_regimes.ipynb"
+    colab = {"type": "link", "text": "Colab", "url": theme}
+    buttons = [{"type": "group", "label": "launch-buttons", "buttons": [colab]},
+               {"type": "link", "url": "https://github.com/o/r"}]
+    copy = book_site.colab_link("https://github.com/o/r", "colab", "book/04_regimes.ipynb")
+    assert book_site.point_colab_buttons(buttons, copy) == 1
+    assert buttons[0]["buttons"][0]["url"] == copy and buttons[1]["url"] == "https://github.com/o/r"
+    assert book_site.point_colab_buttons([{"type": "link", "url": "https://github.com/o/r"}], copy) == 0
+    assert yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]["colab_branch"] == "colab"
 
 
 def test_readme_and_intro_give_the_address_from_config():

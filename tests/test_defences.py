@@ -7,7 +7,7 @@ import torch
 
 import flsim
 from flsim.layout import Layers
-from flsim import aggregators, config, detectors
+from flsim import aggregators, detectors
 from flsim.aggregators import Server
 
 LAYERS = Layers({"fc2.weight": slice(0, 4), "fc2.bias": slice(4, 6), "fc1.weight": slice(6, 7)}, "fc2")
@@ -255,16 +255,4 @@ def test_chapter_7_figures():
     main, backdoor = fig.axes[0].collections[1:3]
     assert main.get_offsets()[:, 1].tolist() == [0, 1, 2] and backdoor.get_offsets()[:, 0].tolist() == [100, 0, 0]
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["main accuracy, final", "backdoor accuracy, peak"]
-    plt.close(fig)
-
-
-def test_detector_sweep_puts_the_legend_outside():
-    import matplotlib.pyplot as plt
-
-    from flsim import plots
-
-    frame = pd.DataFrame(dict(alpha=[0.1, 1.0, 0.1, 1.0], detector=["a", "a", "b", "b"], fpr=[0.3, 0.1, 0.2, 0.0]))
-    fig = plots.detector_sweep(frame, "alpha", {"fpr": "false-positive rate"}, logx=True)
-    ax = fig.axes[0]
-    assert ax.get_xscale() == "log" and [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
     plt.close(fig)

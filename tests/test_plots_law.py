@@ -54,3 +54,12 @@ def test_the_named_backdoors_are_labelled_in_words_and_the_axes_have_units():
 def test_a_table_without_the_columns_is_refused_naming_them():
     with pytest.raises(ValueError, match="'ratio first'"):
         plots.anomaly_law(law_table().drop(columns="ratio first"))
+
+
+def test_the_best_predictor_by_rule_marks_the_maps_sets_and_names_its_axis():
+    fig, caption = plots.law.law_by_rule(law_table(), "activation_scale")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["least_ink", "random", "stripes"]
+    assert {t.get_text() for t in ax.texts} == {"flat_sandals", "striped_tshirts"}  # the trigger has no scale
+    assert ax.get_xlabel().startswith("activation scale") and "black stars" in caption
+    assert "activation scale" in plots.law.LAW_CAPTION

@@ -74,3 +74,30 @@ def test_without_a_center_the_scale_is_the_plain_one():
     fig = plots.metric_heatmap(table, "peak backdoor accuracy (%)", vmin=0.0, vmax=1.0)
     mesh = fig.axes[0].collections[0]
     assert mesh.get_cmap().name == "viridis" and (mesh.norm.vmin, mesh.norm.vmax) == (0.0, 1.0)
+
+
+def test_a_log_scale_names_its_top_the_ratios_ceiling():
+    table = pd.DataFrame([[0.8, 1.0, 8.9]], columns=["conv1.weight", "fc1.weight", "fc2.bias"])
+    fig = plots.metric_heatmap(table, "ratio", fmt=".1f", vmin=0.0, vmax=9.0, center=1.0, log_above=True)
+    colour_bar = fig.axes[1]
+    fig.canvas.draw()
+    labels = [t.get_text() for t in colour_bar.get_yticklabels()]
+    assert 9.0 in colour_bar.get_yticks() and "9" in labels  # the ceiling no ratio can pass
+    assert "1" in labels and all(label and label != "0.0" for label in labels[1:])
+
+
+def test_chapter_4s_maps_come_with_captions_and_their_glue_names():
+    z = pd.DataFrame([[1.0, 40.0], [4.0, -0.5]], index=["fc1.weight", "fc2.bias"], columns=["a", "b"])
+    auc = pd.DataFrame([[0.6, 1.0], [0.9, 0.4]], index=z.index, columns=z.columns)
+    (z_fig, z_caption, z_name), (auc_fig, auc_caption, auc_name) = plots.maps.regime_maps(z, auc)
+    assert (z_name, auc_name) == ("fig-regime-map", None)
+    assert "robust z-score" in z_caption and "ROC-AUC" in auc_caption
+    ax = z_fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]  # settings as rows, tensors as columns
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["fc1.weight", "fc2.bias"]
+    norm = ax.collections[0].norm
+    assert (norm.vmin, norm.vmax) == (-0.5, 40.0)  # the map's extremes, around the threshold of 3
+    ratio = pd.DataFrame([[9.0, 1.0], [2.0, 8.9]], index=z.index, columns=z.columns)
+    (ratio_fig, caption, name), (median_fig, _, median_name) = plots.maps.ratio_maps(ratio, ratio * 3, ceiling=9)
+    assert name == "fig-ratio-map" and median_name is None and "num_clients - 1 = 9" in caption
+    assert ratio_fig.axes[0].collections[0].norm.vmax == 9.0 and median_fig.axes[0].collections[0].norm.vmax == 27.0

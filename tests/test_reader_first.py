@@ -119,3 +119,41 @@ def test_each_chapters_first_screen_states_its_question_and_answer_briefly(path)
     assert "?" in screen, "the first screen asks the chapter's question"
     assert "**Answer" in screen, "the first screen gives the chapter's answer ('**Answer ...**')"
     assert "run_seconds" not in screen, "the cost comes after the first screen"
+
+
+VERDICT_SENTENCE_WORDS = 40
+SENTENCE_END = re.compile(r"(?<=[.!?])[*_]*\s+(?=[*_(]*[A-Z{])")  # "0.9", "fc2.bias", "e.g. the" do not end one
+
+
+def section(path: Path, title: str) -> str:
+    """The Markdown of a chapter's section ``## title`` (up to the next ``## ``)."""
+    text = "\n".join("".join(cell["source"]) for cell in json.loads(path.read_text())["cells"]
+                     if cell["cell_type"] == "markdown")
+    found = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, flags=re.S | re.M)
+    assert found, f"{path.name} has no '## {title}' section"
+    return found.group(1)
+
+
+def long_sentences(markdown: str, max_words: int = VERDICT_SENTENCE_WORDS) -> list[str]:
+    """The sentences of ``markdown``'s prose (not its tables) longer than ``max_words``; a glued text counts as
+    one word here, the built page's check (book/_ext/rendered_text.py) counts its words."""
+    prose = "\n".join(line for line in markdown.splitlines() if not line.lstrip().startswith("|"))
+    long = []
+    for paragraph in re.split(r"\n\s*\n", prose):
+        for sentence in SENTENCE_END.split(" ".join(paragraph.split())):
+            if counts(sentence)[0] > max_words:
+                long.append(f"{counts(sentence)[0]} words: {sentence[:80]}...")
+    return long
+
+
+def test_the_sentence_rule_splits_at_sentence_ends_only():
+    assert long_sentences("ROC-AUC 0.99 for fc2.bias, e.g. here. Then " + "word " * 39) == []
+    assert len(long_sentences("Short one. " + "word " * 41 + "end.")) == 1
+    assert long_sentences("| " + "cell | " * 50 + "\n") == [], "a table is not a sentence"
+    assert len(long_sentences("**Verdict.** " + " ".join(["{glue:text}`x`"] * 41))) == 1
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_each_chapters_answer_and_summary_read_in_short_sentences(path):
+    for text in (first_screen(path), section(path, "Summary")):
+        assert not long_sentences(text), long_sentences(text)

@@ -45,3 +45,34 @@ def test_code_inputs_scripts_and_the_navigation_are_not_the_text():
 def test_the_book_runs_the_check():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert "rendered_text" in config["sphinx"]["local_extensions"]
+
+
+CHAPTER = """<html><body><article><section id="title"><h1>3. Where is the anomaly?</h1>
+<p>Does the attacker's update stand out in the output bias? {answer}</p>
+<div class="cell docutils container"><div class="cell_output"><p>{output}</p></div></div>
+<section id="summary"><h2>Summary</h2><p>{verdict}</p>
+<table><tr><td>{table}</td></tr></table><ul><li><p>{item}</p></li></ul></section></section></article></body></html>"""
+LONG = "The attacker " + " ".join(["moves"] * 39) + " far."  # 42 words
+SHORT = "The attacker's bias moves furthest, by 0.31 [0.2, 0.4] in fc2.bias, e.g. in round 3."
+
+
+def chapter(**parts):
+    return CHAPTER.format(**{"answer": SHORT, "output": SHORT, "verdict": SHORT, "table": SHORT, "item": SHORT,
+                             **parts})
+
+
+def test_short_sentences_pass_and_a_decimal_or_a_tensor_name_ends_none():
+    assert [b for block in rendered_text.answer_and_verdict(chapter())
+            for b in rendered_text.long_sentences(block)] == []
+    assert rendered_text.long_sentences(f"{SHORT} {SHORT} {SHORT}") == []
+    assert rendered_text.long_sentences(SHORT.replace(". ", " ") * 3)  # one run-on sentence of 45 words
+
+
+@pytest.mark.parametrize("part, reported", [("answer", True), ("verdict", True), ("item", True),
+                                            ("output", False), ("table", False)])
+def test_a_long_sentence_in_the_answer_or_the_verdict_is_reported_elsewhere_not(part, reported):
+    found = [p for block in rendered_text.answer_and_verdict(chapter(**{part: LONG}))
+             for p in rendered_text.long_sentences(block)]
+    assert bool(found) == reported, found
+    if reported:
+        assert found[0].startswith("a sentence of 42 words (at most 40): The attacker moves")

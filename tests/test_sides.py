@@ -9,7 +9,7 @@ import flsim
 from flsim import analysis, pretraining
 from flsim.attacks import semantic_set_name
 from flsim.semantic import set_words
-from flsim.sides import LEFT_OUT, best_text, claim, compare_sides
+from flsim.sides import LEFT_OUT, at_ceiling, best_text, claim, claim_said, compare_sides, law_text
 
 SEEDS = [0, 1]
 POINT = "m = 1"
@@ -86,38 +86,40 @@ def test_the_values_agree_with_the_table_and_the_runs(found):
     assert all("its ratio " in text for text in both.standings.values())
 
 
-def test_the_clause_flips_exactly_when_one_side_wins_by_auc(found):
+def test_the_verdict_is_the_claim_for_each_side_then_the_law(found):
+    """One rule for the other side in chapters 3 and 5-7 (flsim.sides.claim): the verdict gives each set's
+    claim by ROC-AUC and by ratio, then whether chapter 4's law holds by ROC-AUC rank; chapter 3's
+    claim_text says the same."""
     default, both, _, _ = found
-    table, evidence, clause = both.table, both.evidence, both.values["other_clause"]
-    # a side wins when fc2.bias ranks first by AUC (the table's row) and is clear of chance
-    won = {name: table.loc["AUC rank (of 8)", both.names[name]] == 1 and bool(evidence.clear[name])
-           for name in (default, "flat_sandals")}
-    flips = clause.startswith("the verdict flips with the backdoor: ")
-    assert flips == (won[default] != won["flat_sandals"])
-    assert flips or clause.startswith("the other side of chapter 4's law leaves the verdict as it is: ")
-    assert f"at {POINT}, for the striped T-shirts fc2.bias " in clause and "its ratio" not in clause
-    # the note says the same with the ratio too, then the backdoor accuracy
-    opening = clause.split(" (its AUC ")[0]
-    note = both.values["other_note"]
-    assert note.startswith(opening[0].upper() + opening[1:]) and "its ratio " in note
-    accuracy = both.table.loc["backdoor accuracy [seeds]", "flat sandals"]
-    assert note.endswith(f"{accuracy} for the flat sandals.")
+    evidence, verdict = both.evidence, both.values["side_verdict"]
+    said = [claim_said(claim(evidence.loc[name]), both.names[name]) for name in (default, "flat_sandals")]
+    assert verdict.startswith(f"At {POINT} the paper's claim (by ROC-AUC and by ratio) {said[0]} and {said[1]}. ")
     ranks = evidence.auc_rank
     scales = {default: both.values["scale_default"], "flat_sandals": both.values["scale_other"]}
     small, large = sorted(scales, key=scales.get)
     law = ("as chapter 4's law predicts" if ranks[small] < ranks[large] else
-           "against chapter 4's law" if ranks[small] > ranks[large] else "the same AUC rank for both")
-    assert law in clause
+           "against chapter 4's law" if ranks[small] > ranks[large] else "the two tie")
+    assert f"By ROC-AUC rank, {law}" in verdict
+    assert both.values["claim_text"] == (f"The paper's claim (by ROC-AUC and by ratio) {said[0]} and {said[1]}; "
+                                         f"by ROC-AUC rank, {law_text(ranks, scales, both.names)}")
+    # the note is the verdict, and says where a ratio sits at its ceiling (3 with one attacker of 4)
+    note = both.values["other_note"]
+    assert note.startswith(verdict)
+    ceiling = at_ceiling(evidence, BASE.num_malicious, BASE.num_chosen)
+    assert ("sits at its ceiling of 3" in note) == bool(ceiling)
+    for name in (default, "flat_sandals"):
+        cell = both.table.loc["fc2.bias ratio [95% CI]", both.names[name]]
+        assert cell.endswith(" (ceiling)") == (name in ceiling)
 
 
 def test_an_empty_other_set_is_left_out_in_words(found):
     _, _, alone, _ = found
     values = alone.values
-    assert values["other_clause"] == LEFT_OUT and "other_semantic_set is empty" in LEFT_OUT
+    assert values["side_verdict"].endswith(f"; {LEFT_OUT}.") and "other_semantic_set is empty" in LEFT_OUT
     assert values["other_side"] == "none" and values["law_prediction"] == "this run has no other side"
     assert values["other_runs_text"] == LEFT_OUT[0].upper() + LEFT_OUT[1:]
-    assert values["other_note"].startswith(f"At {POINT}, for the striped T-shirts fc2.bias ")
-    assert values["other_note"].endswith(f"; {LEFT_OUT}.")
+    assert values["other_note"].startswith(f"At {POINT} the paper's claim (by ROC-AUC and by ratio) ")
+    assert values["other_note"].endswith(f"; {LEFT_OUT}.") and "flat sandals" not in values["other_note"]
     assert values["num_other_runs"] == 0 and "scale_other" not in values
     assert values["scales_text"] == f"{values['scale_default']:.2f} for the striped T-shirts"
 
@@ -179,7 +181,7 @@ def test_the_claims_and_the_robust_z_seeds_follow_the_evidence(found):
         f"The paper's claim (by ROC-AUC and by ratio) {said(*both.claims[default], 'striped T-shirts')}"
         f" and {said(*both.claims['flat_sandals'], 'flat sandals')}; by ROC-AUC rank, ")
     assert values["claim_text"].endswith(("as chapter 4's law predicts", "against chapter 4's law",
-                                          "predicts a better one for the flat sandals"))
+                                          "predicts a better rank for the flat sandals"))
     assert alone.values["claim_other"] == "was not tested"
     assert alone.values["claim_text"].endswith(f"; {LEFT_OUT}")
 

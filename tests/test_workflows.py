@@ -2,6 +2,7 @@
 zizmor's findings at medium severity or above, checked here so a broken or unsafe workflow fails
 before it reaches GitHub. Each check is also shown failing on a workflow made to fail it."""
 
+import re
 import subprocess
 import sys
 import sysconfig
@@ -38,6 +39,21 @@ def test_the_book_is_published_and_the_tests_run_on_pull_requests():
     restore = next(s for s in book["jobs"]["build"]["steps"] if s.get("uses", "").startswith("actions/cache/restore@"))
     assert "steps.engine.outputs.hash" in restore["with"]["key"]
     assert any("source_hash()" in s for s in steps)
+
+
+def test_the_reading_copies_go_to_the_branch_the_colab_buttons_open():
+    """The colab job alone may write to the repository; it pushes the built copies (_build/html/_colab,
+    book/_ext/colab_copies.py) to the branch _config.yml gives the chapters' Colab buttons."""
+    book = yaml.safe_load((ROOT / ".github/workflows/book.yml").read_text())
+    branch = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]["colab_branch"]
+    jobs = book["jobs"]
+    assert jobs["build"]["permissions"] == {"contents": "read"}
+    assert jobs["deploy"]["permissions"] == {"pages": "write", "id-token": "write"}
+    colab = jobs["colab"]
+    assert colab["permissions"] == {"actions": "read", "contents": "write"} and colab["needs"] == "deploy"
+    script = "\n".join(step["run"] for step in colab["steps"])
+    assert "--name github-pages" in script and "_colab" in script
+    assert re.search(rf"git push --force \S+ {branch}$", script.strip()), script
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)

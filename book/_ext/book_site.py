@@ -7,6 +7,11 @@
 - each chapter's launch (Colab) and repository links (``expected_links``), looked for in every
   chapter's built HTML when the build finishes: a page without them fails the build, naming the
   page and the missing link.
+
+The Colab button opens the chapter's reading copy (``colab_copies.py``: its numbers in the text, its
+outputs kept), which the book workflow pushes to the repository's ``colab_branch`` (``colab``) at the
+path the chapter has on main; the theme's button, which would open the source on main, is pointed
+there before the page is written.
 """
 
 from __future__ import annotations
@@ -37,11 +42,38 @@ def pages_url(repository_url: str) -> str:
     return f"https://{owner.lower()}.github.io/{repo}/"
 
 
-def expected_links(repository_url: str, branch: str, source: str) -> list[str]:
-    """The Colab launch link and the repository link a chapter's page (``source``: book/04_regimes.ipynb) carries."""
+COLAB = "https://colab.research.google.com"
+
+
+def colab_link(repository_url: str, colab_branch: str, source: str) -> str:
+    """The Colab address of a chapter's reading copy (``source``: book/04_regimes.ipynb) on ``colab_branch``."""
     owner, repo = _parts(repository_url)
-    return [f"https://colab.research.google.com/github/{owner}/{repo}/blob/{branch}/{source}",
-            f"https://github.com/{owner}/{repo}"]
+    return f"{COLAB}/github/{owner}/{repo}/blob/{colab_branch}/{source}"
+
+
+def source_link(repository_url: str, branch: str, source: str) -> str:
+    """A chapter's source notebook on GitHub, on ``branch``."""
+    owner, repo = _parts(repository_url)
+    return f"https://github.com/{owner}/{repo}/blob/{branch}/{source}"
+
+
+def expected_links(repository_url: str, colab_branch: str, source: str) -> list[str]:
+    """The Colab launch link (the reading copy on ``colab_branch``) and the repository link a chapter's
+    page (``source``: book/04_regimes.ipynb) carries."""
+    owner, repo = _parts(repository_url)
+    return [colab_link(repository_url, colab_branch, source), f"https://github.com/{owner}/{repo}"]
+
+
+def point_colab_buttons(header_buttons: list, colab_url: str) -> int:
+    """Set the url of each Colab launch button among a page's ``header_buttons`` (sphinx-book-theme's
+    template context: groups of buttons with ``url``) to ``colab_url``; how many were set."""
+    count = 0
+    for button in header_buttons:
+        count += point_colab_buttons(button.get("buttons", []), colab_url)
+        if str(button.get("url", "")).startswith(f"{COLAB}/"):
+            button["url"] = colab_url
+            count += 1
+    return count
 
 
 def missing_links(html: str, links: list[str]) -> list[str]:
@@ -55,6 +87,14 @@ def _offer_book_url(app, config):
     config.myst_substitutions = {**config.myst_substitutions, "book_url": f"<{url}>"}
 
 
+def _open_reading_copies(app, pagename, templatename, context, doctree):
+    source = Path(app.env.doc2path(pagename, False)) if pagename in app.env.found_docs else None
+    if source is None or source.suffix != ".ipynb" or "header_buttons" not in context:
+        return
+    point_colab_buttons(context["header_buttons"], colab_link(app.config.html_theme_options["repository_url"],
+                                                              app.config.colab_branch, source.as_posix()))
+
+
 def _check_chapter_pages(app, exception):
     if exception is not None or app.builder.format != "html":
         return
@@ -65,8 +105,7 @@ def _check_chapter_pages(app, exception):
         if source.suffix != ".ipynb":
             continue
         page = Path(app.outdir) / f"{docname}.html"
-        links = expected_links(options["repository_url"], options.get("repository_branch", "main"),
-                               source.as_posix())
+        links = expected_links(options["repository_url"], app.config.colab_branch, source.as_posix())
         problems += [f"{page.relative_to(app.outdir)}: no link to {link}"
                      for link in missing_links(page.read_text(encoding="utf-8"), links)]
     if problems:
@@ -75,6 +114,8 @@ def _check_chapter_pages(app, exception):
 
 
 def setup(app):
+    app.add_config_value("colab_branch", "colab", "html")  # where the workflow pushes the reading copies
     app.connect("config-inited", _offer_book_url)
+    app.connect("html-page-context", _open_reading_copies, priority=900)  # after the theme's buttons (501)
     app.connect("build-finished", _check_chapter_pages)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

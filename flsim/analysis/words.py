@@ -1,6 +1,8 @@
-"""How a measured number becomes words: "value [lo, hi]", "k of n (rate [lo, hi])", rounds as a reader
+"""How a measured number becomes words: "value [lo, hi]" (of a table row's
+column and its ``_lo``/``_hi``: :func:`~flsim.analysis.row_interval_text`), "k of n (rate [lo, hi])", rounds as a reader
 writes them, the sweep chapters' verdict on the paper's claim, and columns of such text for a table
-(chapters 3-10). A chapter builds no sentence in code: it calls these."""
+(chapters 3-10), a count with its noun (:func:`~flsim.analysis.plural`) and a dataset's name (:func:`~flsim.analysis.dataset_words`). A
+chapter builds no sentence in code: it calls these."""
 
 from __future__ import annotations
 
@@ -22,6 +24,40 @@ def interval_text(value: float, lo: float, hi: float, spec: str = ".2f") -> str:
     if math.isnan(lo) or math.isnan(hi):
         return shown(value)
     return f"{shown(value)} [{shown(lo)}, {shown(hi)}]"
+
+
+def row_interval_text(row, column: str, spec: str = ".2f") -> str:
+    """:func:`interval_text` of ``column`` in a table row (a Series or a dict) that holds ``column``,
+    ``column_lo`` and ``column_hi``, as the detection reports and the defence and location tables do
+    (chapters 8-10): ``row_interval_text(report.loc["semantic"], "auc")`` -> "0.93 [0.85, 0.98]"."""
+    return interval_text(row[column], row[f"{column}_lo"], row[f"{column}_hi"], spec)
+
+
+def plural(count: int, noun: str) -> str:
+    """``count`` and ``noun``, with an "s" unless the count is one: ``plural(5, "seed")`` -> "5 seeds",
+    ``plural(1, "seed")`` -> "1 seed" (chapters 8-10)."""
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
+DATASET_WORDS = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST", "cifar10": "CIFAR-10"}
+
+
+def dataset_words(dataset: str) -> str:
+    """A dataset as a sentence names it: "fashion_mnist" -> "Fashion-MNIST"; an unknown name stays as it
+    is (chapters 8-10)."""
+    return DATASET_WORDS.get(dataset, dataset)
+
+
+def attackers_text(num_malicious: int) -> str:
+    """The attackers of a config, which are clients 0 .. m-1, as a sentence names them (chapters 3, 6, 7):
+    "no attacker", "one attacker (client 0)", "2 attackers (clients 0 and 1)", "4 attackers (clients 0
+    to 3)"."""
+    if num_malicious == 0:
+        return "no attacker"
+    if num_malicious == 1:
+        return "one attacker (client 0)"
+    clients = "0 and 1" if num_malicious == 2 else f"0 to {num_malicious - 1}"
+    return f"{num_malicious} attackers (clients {clients})"
 
 
 def count_text(successes: int, trials: int, spec: str = ".0%", level: float = 0.95) -> str:

@@ -1,4 +1,4 @@
-"""The figures of chapters 8-9: detectors across a sweep, defences' trade-off."""
+"""The figure of chapter 8's defences: what each costs the main task against what it leaves of the backdoor."""
 
 from __future__ import annotations
 
@@ -7,21 +7,6 @@ import numpy as np
 import pandas as pd
 
 from .style import ROLE_COLORS, WIDTH
-from .sweeps import sweep_lines
-
-def detector_sweep(frame: pd.DataFrame, x: str, panels: dict[str, str], xlabel: str | None = None,
-                   logx: bool = False) -> plt.Figure:
-    """:func:`sweep_lines` with one line per detector (column ``detector``) and the legend outside
-    the panels (chapter 9)."""
-    fig = sweep_lines(frame, x, panels, hue="detector", xlabel=xlabel)
-    first, last = fig.axes[0], fig.axes[-1]
-    handles, labels = first.get_legend_handles_labels()
-    first.get_legend().remove()
-    last.legend(handles, labels, title=None, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    for ax in fig.axes:
-        ax.set_xscale("log" if logx else "linear")
-    fig.tight_layout()
-    return fig
 
 
 def defence_tradeoff(table: pd.DataFrame, backdoor: str = "backdoor_peak") -> plt.Figure:

@@ -64,3 +64,36 @@ def anomaly_law(law: pd.DataFrame, predictor: str = "activation_scale", lead: st
     ax.legend(loc="best", fontsize=8, frameon=True)
     fig.tight_layout()
     return fig
+
+
+PREDICTOR_NAMES = {"poisoned_error": "poisoned error 1 - p_t",
+                   "activation_scale": "activation scale (backdoor / clean norm of the output layer's input)",
+                   "similarity": "mean cosine of the backdoor's activations"}
+LAW_CAPTION = ("Where the anomaly sits against what decides it. Dots: the rule-built backdoors; stars: the map's "
+               "semantic backdoors; dashed: the trigger (stamped on the attacker's own images, so no activation "
+               "scale). x: the activation scale of the poisoned images in the pre-trained model; y: fc2.bias's "
+               "robust z-score minus the strongest other tensor's, round 1, mean over the seeds (above 0: fc2.bias "
+               "sets the attacker apart most). Red: fc2.bias also has the largest malicious/benign ratio; blue: "
+               "another tensor has.")
+
+
+def law_by_rule(law: pd.DataFrame, predictor: str, lead: str = "z lead",
+                group: str = "rule") -> tuple[plt.Figure, str]:
+    """Chapter 4's best predictor against where the anomaly sits, coloured by the rule that built each
+    backdoor (a row of ``law`` with a ``group``), the map's named backdoors (no ``group``) as black stars;
+    with its caption."""
+    fig, ax = plt.subplots(figsize=(WIDTH, 4.5))
+    built = law[law[group].notna()]
+    for rule, rows in built.groupby(group, sort=False):
+        ax.scatter(rows[predictor], rows[lead], label=rule, s=30)
+    for name in law.index[law[group].isna() & law[predictor].notna()]:  # the map's two sets
+        ax.scatter(law.loc[name, predictor], law.loc[name, lead], marker="*", s=160, color="black")
+        ax.annotate(name, (law.loc[name, predictor], law.loc[name, lead]), textcoords="offset points",
+                    xytext=(6, 4))
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set(xlabel=PREDICTOR_NAMES.get(predictor, predictor), ylabel="fc2.bias's z lead (round 1, mean over seeds)")
+    ax.legend(title="rule")
+    return fig, ("The law's best predictor (the largest |Spearman| with the outcome) against where the anomaly "
+                 "sits: per rule-built backdoor (colour: its rule), fc2.bias's robust z-score minus the strongest "
+                 "other tensor's, round 1, mean over the seeds (above 0: fc2.bias sets the attacker apart most); "
+                 "black stars: the map's striped T-shirts and flat sandals, in the same panels.")

@@ -73,29 +73,51 @@ def sweep_roles(summary: pd.DataFrame, x: str, layers=None, statistic: str = "ma
     return fig
 
 
+# Distinct hues of seaborn's colorblind palette first (blue, green, purple, grey, light blue), its
+# oranges and reds last: beside the black highlight, neighbouring tensors must not look alike.
+DISTINCT = (0, 2, 4, 7, 9, 1, 8, 3, 5, 6)
+
+
+def tensor_styles(layers, highlight: str | None = None) -> tuple[dict, dict]:
+    """A colour and a dash per tensor for a figure with one line per tensor (chapters 5-7): one hue per
+    module (the name before its last dot, e.g. "fc1" of "fc1.weight"), solid for its weight and dashed
+    for its other tensors, ``highlight`` in black; past ten modules, evenly spaced hues."""
+    modules = list(dict.fromkeys(layer.rsplit(".", 1)[0] for layer in layers))
+    base = sns.color_palette("colorblind", 10)
+    hues = ([base[i] for i in DISTINCT[:len(modules)]] if len(modules) <= len(DISTINCT)
+            else sns.color_palette("husl", len(modules)))
+    colors = {layer: hues[modules.index(layer.rsplit(".", 1)[0])] for layer in layers}
+    dashes = {layer: "" if layer.endswith("weight") else (4, 2) for layer in layers}
+    if highlight is not None:
+        colors[highlight], dashes[highlight] = "black", ""
+    return colors, dashes
+
+
 def sweep_layers(summary: pd.DataFrame, x: str, panels: dict[str, str], xlabel: str | None = None,
                  logx: bool = False, highlight: str | None = None, references: dict[str, float] | None = None,
                  ) -> plt.Figure:
     """Per-tensor columns of :func:`flsim.analysis.sweep_summary` (e.g. ratio, auc) against the
-    swept ``x``: one panel per ``column -> y-axis label``, one line per tensor, the tensor named
-    ``highlight`` in bold black (chapters 5-7 pass ``Results.output_bias_tensor``).
+    swept ``x``: one panel per ``column -> y-axis label``, one line per tensor (:func:`tensor_styles`:
+    a hue per module, weights solid, biases dashed), the tensor named ``highlight`` in bold black
+    (chapters 5-7 pass ``Results.output_bias_tensor``).
 
-    Lines are means over seeds (no bands: eight of them would hide the lines);
-    ``references`` draws a dashed line per column, e.g. {"ratio": 1, "auc": 0.5}.
+    Lines are means over seeds (no bands: eight of them would hide the lines); the x axis ticks the
+    values that have a line (not a clean run's, which has no ratio or AUC); ``references`` draws a
+    dashed line per column, e.g. {"ratio": 1, "auc": 0.5}.
     """
     layers = list(dict.fromkeys(summary.layer))
-    palette = dict(zip(layers, sns.color_palette("colorblind", len(layers))))
-    if highlight is not None:
-        palette[highlight] = "black"
+    palette, dashes = tensor_styles(layers, highlight)
     fig, axes = plt.subplots(1, len(panels), figsize=(WIDTH, 3.4), squeeze=False)
     for ax, (column, ylabel) in zip(axes.flat, panels.items()):
-        sns.lineplot(data=summary.dropna(subset=[column]), x=x, y=column, hue="layer", hue_order=layers,
-                     palette=palette, size="layer", sizes={l: 3.0 if l == highlight else 1.2 for l in layers},
-                     errorbar=None, marker="o", ax=ax, legend=ax is axes.flat[-1])
+        drawn = summary.dropna(subset=[column])
+        sns.lineplot(data=drawn, x=x, y=column, hue="layer", hue_order=layers, palette=palette,
+                     style="layer", style_order=layers, dashes=dashes, markers=["o"] * len(layers),
+                     size="layer", sizes={l: 3.0 if l == highlight else 1.4 for l in layers},
+                     errorbar=None, ax=ax, legend=ax is axes.flat[-1])
         if column in (references or {}):
-            ax.axhline(references[column], color="black", lw=1, ls="--")
+            ax.axhline(references[column], color="black", lw=1, ls=":")
         ax.set(xlabel=xlabel or x, ylabel=ylabel)
-        _swept_x(ax, summary[x], logx)
+        _swept_x(ax, drawn[x], logx)
     axes.flat[-1].legend(title="tensor", loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.tight_layout()
     return fig

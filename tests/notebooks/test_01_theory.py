@@ -107,6 +107,16 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     assert values["default_ratio_text"] == f"{ratio:.2f} [{lo:.2f}, {hi:.2f}]".replace("-0.00", "0.00")
     assert values["shortfall_verdict"] == ("several times smaller than" if hi < 0.5 else "smaller than" if hi < 1
                                            else "larger than" if lo > 1 else "not distinguishable from")
-    assert f"was {values['shortfall_verdict']} the first-order prediction, {values['default_ratio_text']}" in \
-        values["verdict"]
-    assert f"the ratio {values['lr_trend_short']}; and it {values['rate_trend_short']}" in values["verdict"]
+    # The round-1 exponent of the shift in the learning rate (chapter 6 fits it over ten rounds).
+    k, lo, hi = (values[f"lr_exponent_{end}"] for end in ("k", "lo", "hi"))
+    if k == k and lo == lo:
+        assert lo <= k <= hi and values["lr_exponent_text"] == f"{k:.2f} [{lo:.2f}, {hi:.2f}]"
+    else:
+        assert values["lr_exponent_text"].startswith("undefined") or "interval undefined" in values["lr_exponent_text"]
+    # One verdict in short sentences: the closed form, round 1 against the prediction, the grid's trends.
+    verdict = values["verdict"]
+    assert f"was {values['shortfall_verdict']} the first-order prediction: {values['default_ratio_text']}" in verdict
+    assert f"the ratio {values['lr_trend_direction']}. It {values['rate_trend_direction']}. In round 1 the " \
+        f"shift grew like lr^k with k = {values['lr_exponent_text']};" in verdict
+    assert values["lr_trend_short"].startswith(values["lr_trend_direction"])
+    assert all(len(sentence.split()) <= 40 for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z])", verdict))

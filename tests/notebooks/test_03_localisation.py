@@ -62,16 +62,28 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     assert values["other_set_name"] == "flat sandals" and values["other_verdict"] in expected.values()
     low = predictors.activation_scale.idxmin().replace("tshirts", "T-shirts").replace("_", " ")
     assert values["law_prediction"].startswith(f"the law predicts that fc2.bias leads more for the {low}")
-    # The verdict on both sides is flsim.sides' (chapters 5-7 use it too): the claim by both measures,
-    # then where chapter 4's law stands by ROC-AUC rank.
-    assert values["verdict_text"] == values["claim_text"]
-    by = f" (by {values['bias_best_by']})" if values["verdict"] != "does not hold" else ""
-    assert values["verdict_text"].startswith(f"The paper's claim (by ROC-AUC and by ratio) {values['verdict']} "
-                                             f"for the striped T-shirts{by} and {values['other_verdict']} "
-                                             "for the flat sandals")
-    assert "; by ROC-AUC rank, " in values["verdict_text"]
-    assert values["other_note"].startswith(("The verdict flips with the backdoor: at this chapter's setting, ",
-                                            "The other side of chapter 4's law leaves the verdict as it is: "))
+    # The verdict, stated once in short sentences (flsim.analysis.localisation_verdict): the claim for the default
+    # backdoor and what carries it, the other side of chapter 4's law and where the law stands by ROC-AUC rank (in
+    # flsim.sides' words, as the section's other_note says them), and the deeper model; the numbers stay in the
+    # tables.
+    carried = {"AUC and ratio": "is the top tensor by ROC-AUC and by ratio, clear of no difference",
+               "AUC": "is the top tensor by ROC-AUC, clear of no difference, but not by ratio",
+               "ratio": "is the top tensor by ratio, clear of no difference, but not by ROC-AUC",
+               "neither AUC nor ratio": "is not the top tensor, clear of no difference, by ROC-AUC or by ratio",
+               }[values["bias_best_by"]]
+    assert values["verdict_text"].startswith(f"The paper's claim {values['verdict']} for the striped T-shirts, the "
+                                             f"book's default backdoor: over 1 seed fc2.bias {carried}. On the other "
+                                             f"side of chapter 4's law, the claim {values['other_verdict']} for the "
+                                             "flat sandals")
+    law = re.search(r"By ROC-AUC rank, [^.]*\.", values["verdict_text"]).group()
+    assert law.endswith(("as chapter 4's law predicts.", "against chapter 4's law.", "for the flat sandals.",
+                         "for the striped T-shirts."))
+    assert law in values["other_note"]  # the section and the verdict read the law alike (flsim.sides.law_text)
+    assert all(len(sentence.split()) <= 40 for sentence in re.split(r"(?<=\.) (?=[A-Z])", values["verdict_text"]))
+    assert values["claim_text"].startswith(f"The paper's claim (by ROC-AUC and by ratio) {values['verdict']} ")
+    assert values["other_note"].startswith(  # flsim.sides.side_verdict: the one rule, the section's sentence
+        f"At this chapter's setting the paper's claim (by ROC-AUC and by ratio) {values['verdict']} for the striped "
+        f"T-shirts") and f" {values['other_verdict']} for the flat sandals" in values["other_note"]
     assert values["num_other_runs"] == 1  # the flat sandals' one seed; the T-shirts' run is the chapter's
     assert not notebook.uncertain_claims(values["verdict_text"])  # every decimal with its interval
     for name in ("bias_auc_text", "best_auc_text", "bias_ratio_text", "top_ratio_text", "target_z_text",
@@ -129,16 +141,19 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     assert stays == (z_rank == 1)  # the verdict follows the rank it states
     # Its caveat: its seeds and its test accuracy (with interval) beside the CNN's, in the finding and the verdict.
     assert values["deeper_seeds"] == 1 and values["deeper_z_top"] == (z_rank == 1)
-    assert "first seed" in values["deeper_finding"] and "resnet8, 1 seed," in values["deeper_sentence"]
-    assert values["main_accuracy_text"] in values["deeper_sentence"]
-    far = "says little about a trained deep network" in values["deeper_sentence"]
-    deep_accuracy = float(values["deeper_sentence"].split("test accuracy ")[1].split("%")[0]) / 100
+    assert "first seed" in values["deeper_finding"] and "(resnet8, 1 seed, by the attacker's robust z-score) " \
+        f"the anomaly {values['deeper_verdict']}" in values["verdict_text"]
+    assert f"(the paper's CNN {values['main_accuracy_text']})" in values["deeper_finding"]
+    far = "far from trained here" in values["verdict_text"]
+    assert far == values["deeper_note"].startswith("With 1 local SGD step per round at learning rate 0.01")
+    deep_accuracy = float(values["deeper_finding"].split("resnet8 reaches ")[1].split("%")[0]) / 100
     assert far == (deep_accuracy < values["main_accuracy"] - 0.1)
 
     executed = nbformat.read(tmp_path / "03_localisation.ipynb", as_version=4)
     findings = next(o["data"]["text/html"] for c in executed.cells if c.cell_type == "code"
                     for o in c.get("outputs", []) if "<th>finding</th>" in o.get("data", {}).get("text/html", ""))
-    assert values["deeper_sentence"] in findings and "pooled z-score" in findings
+    assert values["verdict_text"] in findings and "pooled z-score" in findings
+    assert values["deeper_finding"] in findings
     # attacker_z is defined (a robust z-score) where a reader first meets it.
     first = next(c for c in executed.cells
                  if "attacker_z" in c.source or "attacker_z" in str(c.get("outputs", "")))
@@ -149,6 +164,6 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     sides = next(o for o in outputs if "activation scale" in o and "seeds with the largest robust z" in o)
     assert "striped T-shirts" in sides and "flat sandals" in sides
     ranks = next(o for c, o in zip([c for c in executed.cells if c.cell_type == "code"], outputs)
-                 if "attacker_ranks(" in c.source)
+                 if "rank_values(" in c.source)
     tensors = [f"{layer}.{kind}" for layer in ("conv1", "conv2", "fc1", "fc2") for kind in ("weight", "bias")]
     assert {t for t in tensors if t in ranks} == {"fc2.bias", values["best_auc_layer"], values["top_ratio_layer"]}

@@ -62,14 +62,18 @@ def test_the_chapter_with_tiny_parameters(run_chapter):
     assert values["spread_factor"] == pytest.approx(values["bias_spread"] / values["biggest_spread"])
     rho, low, high = map(float, re.findall(r"-?\d+\.\d+", values["entries_spread_text"]))
     assert -1 <= low <= rho <= high <= 1
-    # The verdict states the three readings with the counts computed above.
+    # The verdict states the three readings with the counts computed above, once, in sentences of at most 40
+    # words; the per-backdoor breakdown and the lists of settings stay in the tables.
     verdict = values["verdict"]
-    assert f"fc2.bias has the largest ratio in {values['ratio_bias_first_count']} of {n} settings" in verdict
-    assert f"(by backdoor: {values['ratio_by_backdoor']}) and in {values['ratio_bias_led_runs']} of" in verdict
-    assert f"that this ratio cannot pass in {values['ceiling_count']} settings" in verdict
-    assert f"puts fc2.bias first in {values['median_bias_first_count']}." in verdict
+    assert f"fc2.bias has the largest anomaly in {values['ratio_bias_first_count']} of {n} settings" in verdict
+    assert f"by the ratio from the median, which has no ceiling, in {values['median_bias_first_count']}." in verdict
     assert f"the attacker beyond z > 3 there, in {values['present_count']} of {n} settings" in verdict
-    assert f"fc2.bias leads in {values['bias_first_count']})" in verdict
+    assert (f"fc2.bias sets the attacker apart most in {values['settled_count']} of {n} settings; another tensor "
+            f"does in {values['settled_other_count']}, and the seeds settle no lead in "
+            f"{values['unsettled_count']}.") in verdict
+    sentences = re.split(r"(?<=[.!?])\s+(?=[(\"']*[A-Z])", verdict)  # as the built page's check splits them
+    assert max(sum(1 for word in sentence.split() if re.search(r"\w", word)) for sentence in sentences) <= 40, verdict
+    assert values["ratio_by_backdoor"] not in verdict and "striped_tshirts" not in verdict
     # The sentences that name settings agree with the counts they state.
     assert values["absent"].count("step") == n - values["present_count"] or values["absent"] == "none"
     assert values["ratio_other"].count("step") == n - values["ratio_bias_first_count"] or values["ratio_other"] == "none"
@@ -97,7 +101,7 @@ def test_the_chapter_with_tiny_parameters(run_chapter):
                 "only in a small part" if count > 0 else "nowhere")
 
     assert f"is supported {where(settled)}" in values["verdict"]
-    assert f"it holds {where(values['ratio_bias_first_count'])}" in values["verdict"]
+    assert f"the claim holds {where(values['ratio_bias_first_count'])}" in values["verdict"]
     assert values["paper_best_text"] in values["verdict"]
     check_the_law(values)
     check_the_strong_attacks(values)
@@ -144,7 +148,7 @@ def check_the_law(values):
     assert [k.split(":")[0] for k in known] == ["striped_tshirts", "flat_sandals"]
     assert all(f"of the 6 rule-built backdoors" in k for k in known)
     # the verdict states the law, or that there is none, with the glued correlation
-    assert f"Over 6 semantic backdoors built by rules (2 seeds, one regime, r = 2), " in values["verdict"]
+    assert "Over 6 rule-built semantic backdoors (2 seeds, one regime, r = 2), " in values["verdict"]
     assert values["law_best_text"] in values["verdict"]
     assert 0 <= values["law_within_count"] <= 3
     # the flat sandals are the 20 sandals with the least ink: the same images as that rule's sandals
@@ -196,15 +200,13 @@ def check_the_strong_attacks(values):
     assert all(0 <= int(low) <= int(high) <= values["num_tensors"] for _, low, high in by_attack)
     assert values["strong_ceiling_max"] == max(int(high) for _, _, high in by_attack)
     # the verdict's clause
+    clause = "Stronger attacks (r = 1 and r = 2 x10; x: model replacement) make the backdoor take hold in "
     if held:
-        assert (f"With stronger attacks (r = 1 and r = 2 x10; x: model replacement) the backdoor takes hold "
-                f"in {held} of {n} settings; there fc2.bias is largest by the ratio from the median in "
-                f"{values['held_strong_bias_median_count']} (alone in {values['held_strong_bias_median_seeds']})"
-                in values["verdict"])
-        assert (f"kept in {values['held_strong_kept_median']} by the ratio from the median and "
-                f"{values['held_strong_kept_z']} by z." in values["verdict"])
+        assert (f"{clause}{held} of {n} settings. There fc2.bias is largest by the ratio from the median in "
+                f"{values['held_strong_bias_median_count']} and most detectable by z in "
+                f"{values['held_strong_bias_z_count']}." in values["verdict"])
     else:
-        assert f"the backdoor takes hold in none of {n} settings." in values["verdict"]
+        assert f"{clause}none of {n} settings." in values["verdict"]
 
 
 def test_an_empty_strong_attacks_stops_at_the_parameter_check_with_the_parameter_named():

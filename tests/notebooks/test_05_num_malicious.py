@@ -22,7 +22,7 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     values = run_chapter("05_num_malicious", **TINY)
     path = tmp_path / "05_num_malicious.ipynb"
     assert_reads_well(path)
-    assert values["num_runs"] == 2 and values["num_attacked"] == 1 and values["num_tensors"] == 8
+    assert values["num_runs"] == 2 and values["num_values"] == 1 and values["num_tensors"] == 8
     assert values["m_low"] == values["m_high"] == 2
     assert values["local_steps"] == 2  # 80 samples in batches of 64
     # The overview's counts are this run's: 2 rounds x 4 clients x 80 images.
@@ -40,11 +40,14 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     assert values["best_by_m"].startswith("m = 2: ")
     assert re.fullmatch(r"-?\d\.\d{5} \[-?\d\.\d{5}, -?\d\.\d{5}\]", values["shift_low"])
     assert any(word in values["verdict"] for word in ("holds", "does not hold"))
-    assert not notebook.uncertain_claims(values["verdict"]) and "[" in values["verdict"]
-    # A win within two standard errors of chance supports nothing, and the verdict says so.
+    assert not notebook.uncertain_claims(values["verdict"])
+    # A win within two standard errors of chance supports nothing: the verdict counts only clear ones.
     auc, lo = (float(x) for x in re.findall(r"[\d.]+", values["bias_auc_low"])[:2])
-    if values["bias_top_auc"] == 1 and lo <= 0.5:
-        assert "does not hold" in values["verdict"] and "which supports nothing" in values["verdict"]
+    assert f"at {values['bias_clear']} of 1 by ROC-AUC" in values["verdict"]
+    if lo <= 0.5:
+        assert values["bias_clear"] == 0
+    # One attacked value: no trend to read, and the verdict says so.
+    assert "This run has one number of attackers, so it shows no trend." in values["verdict"]
 
     # The tables fit the page (notebook.table raised otherwise), the output bias's columns first; the
     # clean run's cells are blank, and no output shows nan, a negative zero or '(s)'.

@@ -9,18 +9,12 @@ from flsim import notebook
 from flsim.notebook import ParameterError
 
 from .conftest import (
-    assert_reads_well, assert_the_other_side, html_tables, parameter_check, unreadable_outputs,
+    assert_reads_well, assert_the_other_side, html_tables, parameter_check, shown, unreadable_outputs,
 )
 
 TINY = dict(num_clients=4, samples_per_client=80, num_rounds=2, eval_samples=200, server_share=0.05,
             lr_values=[0.01, 0.05], seeds=[0])
 INTERVAL = r"-?\d+\.\d+ \[-?\d+\.\d+, -?\d+\.\d+\]"  # "0.86 [0.50, 2.29]"
-
-
-def shown(notebook, mime):
-    """Every ``mime`` output of the executed notebook's code cells, in order."""
-    return [o["data"][mime] for c in notebook.cells if c.cell_type == "code" for o in c.outputs
-            if mime in o.get("data", {})]
 
 
 def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
@@ -34,10 +28,10 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
                  "sd_units_by_lr"):
         assert values[name].startswith("η = 0.01: ") and "η = 0.05: " in values[name], name
         assert values[name].count("[") == 2, name
-    for name in ("exponent_shift", "exponent_sd", "exponent_difference", "sd_units_low"):
+    for name in ("exponent_shift", "exponent_sd", "exponent_difference", "shift_sd_low"):
         assert re.fullmatch(INTERVAL, values[name]), (name, values[name])
     assert 0 <= values["bias_clear"] <= values["bias_top_auc"] <= 2 and 0 <= values["bias_top_ratio"] <= 2
-    assert "exponent of the bias shift" in values["verdict"]
+    assert f"bias shift grew like η^k with k = {values['exponent_shift']}" in values["verdict"]
     assert not notebook.uncertain_claims(values["verdict"])
     assert values["backdoor_note"].startswith("it took hold")
     assert values["main_note"].startswith("the largest learning rate ") and "] against " in values["main_note"]

@@ -10,19 +10,13 @@ import pytest
 
 from flsim.notebook import ParameterError
 
-from .conftest import assert_reads_well, parameter_check, unreadable_outputs
+from .conftest import assert_reads_well, html_tables, parameter_check, shown, unreadable_outputs
 
 TINY = dict(num_clients=5, samples_per_client=60, num_rounds=2, eval_samples=100, server_share=0.05,
             dba_attackers=2, aggregator_values=["fedavg", "krum", "foolsgold", "bias_filter"], seeds=[0, 1],
             defence_seeds=2)
 NUMBER = r"(-?[\d.]+)(%?)"
 INTERVAL = re.compile(rf"^{NUMBER} \[{NUMBER}, {NUMBER}\]$")
-
-
-def shown(notebook, mime):
-    """Every ``mime`` output of the executed notebook's code cells, in order."""
-    return [o["data"][mime] for c in notebook.cells if c.cell_type == "code" for o in c.outputs
-            if mime in o.get("data", {})]
 
 
 def interval(text: str) -> tuple[float, float, float]:
@@ -135,15 +129,19 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     assert re.fullmatch(rf"by the two intervals, its ROC-AUC is {relations} the striped T-shirts' and "
                         rf"its outlier-rule TPR {relations} theirs", values["other_compare"])
     assert values["judged_text"] == "every attack, of the flat sandals"
-    # The verdict names its conditions and cites its AUCs with their intervals.
+    # The verdict: its claim, the lowest AUC against a lone, unscaled attacker with its interval, and its
+    # conditions, each sentence at most 40 words; the AUC of each lone attacker is in the bar's table.
     verdict = values["verdict"]
-    assert "detector" in verdict and "2 seeds" in verdict and "5 clients" in verdict
-    assert "one poisoned sample in 2" in verdict and "4 attacking client-rounds" in verdict
-    assert values["paper_auc_semantic_ci"] in verdict and values["paper_auc_trigger_ci"] in verdict
-    # ... the other side of chapter 4's law too, with both sets' activation scales
-    assert f"{values['paper_auc_other_ci']} against the flat sandals" in verdict
-    assert f"activation scale {values['scale_default']:.2f}" in verdict
-    assert f"activation scale {values['scale_other']:.2f}" in verdict
+    claims = {"above": "The paper's output-bias statistic is a useful detector of a lone attacker.",
+              "below": "The paper's output-bias statistic is not a reliable detector even of a lone attacker.",
+              "straddles": "These runs cannot tell whether the paper's output-bias statistic is a useful detector "
+                           "of a lone attacker."}
+    assert verdict.startswith(tuple(claims.values()))
+    assert "2 seeds" in verdict and "5 clients" in verdict
+    assert "one poisoned sample in 2 of its 60 samples" in verdict and "4 attacking client-rounds" in verdict
+    lowest = min(("semantic", "other", "trigger"), key=lambda a: values[f"paper_auc_{a}"])
+    assert f"is {values[f'paper_auc_{lowest}_ci']}, against the " in verdict
+    assert all(len(sentence.split()) <= 40 for sentence in re.split(r"(?<=\.) ", verdict))
 
     # The executed notebook reads without the book: captions, DataFrames, the findings table.
     path = tmp_path / "08_detection_defences.ipynb"
@@ -151,7 +149,7 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     notebook = nbformat.read(path, as_version=4)
     assert len(shown(notebook, "image/png")) == 3
     tables = shown(notebook, "text/html")  # the tables render as DataFrames, the long ones whole
-    assert len(tables) == 14 and verdict in tables[-1]
+    assert len(tables) == 15 and verdict in tables[-1]
     assert tables[0].count("<tr>") == 1 + 2  # the axis: the index name's row, then the two sets
     # per attack and the flat sandals: the index name's row, the detectors
     assert [t.count("<tr>") for t in tables[1:6]] == [1 + 7] * 5
@@ -163,6 +161,18 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     assert tables[9].count("[") >= 4 * 4 * 3
     assert tables[11].count("<tr>") == 1 + 4  # the undefended peaks, one per attack
     assert tables[12].count("<tr>") == 1 + 4 and "of 2" in tables[12]  # each defence: seeds it halves
+    # the bar: each lone, unscaled attacker (both semantic backdoors and the trigger), its activation scale,
+    # the output-bias statistic's AUC and where its interval lies against 0.9
+    bar = html_tables(path)[13]
+    assert [row[0] for row in bar[2:]] == ["striped T-shirts", "flat sandals", "pixel trigger"]
+    assert bar[2][1:3] == [f"{values['scale_default']:.2f}", values["paper_auc_semantic_ci"]]
+    assert bar[3][1:3] == [f"{values['scale_other']:.2f}", values["paper_auc_other_ci"]]
+    assert bar[4][1:3] == ["", values["paper_auc_trigger_ci"]]
+    sides = [row[3] for row in bar[2:]]
+    assert set(sides) <= set(claims)  # any interval below the bar fails it; all above pass it; else open
+    assert verdict.startswith(claims["below" if "below" in sides else "above" if set(sides) == {"above"}
+                                     else "straddles"])
+    assert f"{sides.count('above')} lie wholly above the bar, {sides.count('below')} wholly below" in verdict
     assert not unreadable_outputs(path)  # no nan, inf, negative zero or "(s)" in what a reader sees
 
 

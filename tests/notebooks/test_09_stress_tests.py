@@ -75,14 +75,16 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     assert ("flips" in values["other_state"]) == values["other_flips"]
     # The verdict names its conditions and cites its numbers with their intervals.
     verdict = values["verdict"]
-    assert values["adaptive_verdict"] in verdict and values["repl_bias_paper_auc_ci"] in verdict
+    said = values["adaptive_verdict"]
+    assert f"{said[0].upper()}{said[1:]}: " in verdict and values["repl_bias_paper_auc_ci"] in verdict
     assert values["repl_bias_loss_ci"] in verdict
     # ... and the other side of chapter 4's law, naming its measure
-    assert "on the other side of chapter 4's law, the flat sandals" in verdict
+    assert "On the other side of chapter 4's law, the flat sandals" in verdict
     assert values["other_state"] in verdict and values["other_bias_loss_ci"] in verdict
     assert f"ROC-AUC on it is {values['other_bias_auc_ci']}" in verdict
-    assert "scaled by 10" in verdict and "one poisoned sample in 2" in verdict and "5 clients" in verdict
-    assert "2 seeds (4 attacking client-rounds)" in verdict
+    assert "(attack scale = 10)" in verdict and "one poisoned sample in 2" in verdict and "5 clients" in verdict
+    assert "2 rounds and 2 seeds (4 attacking client-rounds)" in verdict
+    assert all(len(sentence.split()) <= 40 for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z])", verdict))
     for name in ("persist_note", "norm_note", "verdict"):
         assert isinstance(values[name], str) and values[name], name
 

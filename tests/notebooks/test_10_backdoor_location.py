@@ -52,6 +52,10 @@ def test_the_chapter_with_tiny_parameters(run_chapter, tmp_path):
     verdict = values["verdict"]
     assert values["home"] in verdict and values["bias_critical"] in verdict
     assert "one poisoned sample in 2 of 60" in verdict and "2 seeds" in verdict
+    # the verdict: one claim per sentence, each at most 40 words, its AUCs with their intervals
+    assert all(len(sentence.split()) <= 40 for sentence in re.split(r"(?<=\.) ", verdict))
+    assert values["paper_auc_bias_backdoor_plain_ci"] in verdict and values["paper_auc_bias_backdoor_lp_ci"] in verdict
+    assert f"in {values['hidden_below']} of {values['hidden_total']} cases" in verdict
 
     path = tmp_path / "10_backdoor_location.ipynb"
     assert_reads_well(path)
