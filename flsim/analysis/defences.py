@@ -69,7 +69,7 @@ class DefenceRuns:
                                      **self.judged.get(a, dict(attack="none"))) for a, s in judged])
 
     def run(self, sweep) -> DefenceRuns:
-        """Run the configs (:attr:`DefenceRuns.configs`) with ``sweep`` (``flsim.sweep``: the result cache shares every run it has)."""
+        """Run ``configs`` with ``sweep`` (``flsim.sweep``: the result cache shares every run it has)."""
         keys, judged = self._keys()
         results = sweep(self.configs)
         self.runs, self.by_seed = dict(zip(keys, results)), dict(zip(judged, results[len(keys):]))

@@ -74,7 +74,7 @@ class LocationRuns:
                 + [base.replace(seed=s, aggregator=d, attack="none") for d, s in quiet])
 
     def run(self, sweep) -> LocationRuns:
-        """Run the configs (:attr:`LocationRuns.configs`) with ``sweep`` (``flsim.sweep``: the result cache shares chapter 8's runs)."""
+        """Run ``configs`` with ``sweep`` (``flsim.sweep``: the result cache shares chapter 8's runs)."""
         judged, scaled, quiet = self._keys()
         results = sweep(self.configs)
         self.runs = dict(zip(judged, results))

@@ -36,7 +36,7 @@ def norm_bound(plain, factor: float = 1.0) -> float:
 @dataclass
 class Plan:
     """Chapter 9's runs by stress test (``groups``: test -> label -> configs, one or one per seed), in the
-    order :func:`flsim.sweep` runs them (``configs``); :meth:`Plan.split` gives the results back the same way."""
+    order :func:`flsim.sweep` runs them (``configs``); ``Plan.split`` gives the results back the same way."""
 
     groups: dict
 
@@ -89,7 +89,7 @@ def plan(base, replacement, seeds, bound: float, schedule_rounds: int, clients_p
 
 
 def run_numbers(runs: dict, base, seeds, clients_per_round: int) -> dict:
-    """The overview's numbers of :meth:`Plan.split`'s ``runs``: how many, their compute when they ran,
+    """The overview's numbers of ``Plan.split``'s ``runs``: how many, their compute when they ran,
     those on the first seed only and what a further seed of them would cost, and the setting's words."""
     samples = base.samples_per_client or DATASET_SIZES[base.dataset][0] // (base.num_clients + 1)  # None: the deal
     results = [r for group in runs.values() for group_runs in group.values() for r in group_runs]
