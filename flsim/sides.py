@@ -79,9 +79,9 @@ def law_text(ranks: dict[str, int], scales: dict[str, float], names: dict[str, s
     predicts a better rank for the set with the smaller activation scale (chapters 3, 5-7)."""
     small, large = sorted(scales, key=scales.get)
     if ranks[small] < ranks[large]:
-        return "as chapter 4's law predicts"
+        return f"the output bias ranks higher for the {names[small]}, as chapter 4's law predicts"
     if ranks[small] > ranks[large]:
-        return "against chapter 4's law"
+        return f"the output bias ranks higher for the {names[large]}, against chapter 4's law"
     return f"the two tie, where chapter 4's law predicts a better rank for the {names[small]}"
 
 

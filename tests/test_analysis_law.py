@@ -169,16 +169,16 @@ def words(sentence):
 
 def test_the_verdict_states_each_reading_once_in_short_sentences_with_intervals():
     text = law.verdict(values(), law_rho=-0.78)
-    assert len(sentences(text)) == 12 and max(map(words, sentences(text))) <= 40, max(sentences(text), key=words)
+    assert len(sentences(text)) == 13 and max(map(words, sentences(text))) <= 40, max(sentences(text), key=words)
     assert uncertain_claims(text) == []
     assert "Where the anomaly is largest, by the paper's malicious/benign ratio, the claim holds in part of the map." \
         in text
     assert "By that ratio fc2.bias has the largest anomaly in 7 of 18 settings" in text
     assert "and by the ratio from the median, which has no ceiling, in 8." in text
     assert "the attacker beyond z > 3 there, in 12 of 18 settings." in text
-    assert "the claim is supported only in a small part of the map." in text
-    assert "By a margin the seeds settle, fc2.bias sets the attacker apart most in 3 of 18 settings; another " \
-           "tensor does in 5, and the seeds settle no lead in 10." in text
+    assert "the seeds settle the claim only in a small part of the map." in text
+    assert "By a margin the seeds settle, it does in 3; another tensor does in 5, and the seeds settle no lead in " \
+           "10." in text
     assert "(one seed, 5 rounds) the most separating tensor is fc2.weight (z 9.9 [4.1, 15.7] over its rounds, " \
            "fc2.bias 6.2 [3.0, 9.4])." in text
     assert "make the backdoor take hold in 9 of 18 settings. There fc2.bias is largest by the ratio from the " \
@@ -196,7 +196,7 @@ def test_the_verdict_says_when_nothing_held_no_law_shows_and_one_round_gives_no_
     assert "take hold in none of 18 settings." in text
     assert "no predictor explains where the anomaly sits (-0.10 [-0.50, 0.30])." in text
     assert "(one seed, 1 round) the most separating tensor is fc2.bias." in text
-    assert "supported everywhere on the map." in text and "the claim holds nowhere on the map." in text
+    assert "the seeds settle the claim everywhere on the map." in text and "the claim holds nowhere on the map." in text
     assert "rises" not in law.verdict(values(), law_rho=-0.5) and "rises" in law.verdict(values(), law_rho=0.5)
     assert max(map(words, sentences(text))) <= 40
 

@@ -66,11 +66,14 @@ def test_the_other_side_and_the_law_read_by_flsim_sides_one_rule():
     def law(sides):
         return all_runs.claim_verdict(sides, all_runs.Deeper({}), "fc2.bias").split(". ")[2]
 
-    assert law(fake_sides()) == "By ROC-AUC rank, as chapter 4's law predicts."  # flat sandals (0.27) rank 1
-    assert law(fake_sides(ranks=(1, 3))) == "By ROC-AUC rank, against chapter 4's law."
+    assert law(fake_sides()) == ("By ROC-AUC rank, the output bias ranks higher for the flat sandals, as chapter "
+                                 "4's law predicts.")  # flat sandals (0.27) rank 1
+    assert law(fake_sides(ranks=(1, 3))) == ("By ROC-AUC rank, the output bias ranks higher for the striped "
+                                             "T-shirts, against chapter 4's law.")
     assert law(fake_sides(ranks=(2, 2))) == ("By ROC-AUC rank, the two tie, where chapter 4's law predicts a "
                                              "better rank for the flat sandals.")
-    assert law(fake_sides(scales=(0.1, 0.27))) == "By ROC-AUC rank, against chapter 4's law."  # T-shirts smaller
+    assert law(fake_sides(scales=(0.1, 0.27))) == ("By ROC-AUC rank, the output bias ranks higher for the flat "
+                                                   "sandals, against chapter 4's law.")  # T-shirts smaller
     sandals = law_text({"striped_tshirts": 8, "flat_sandals": 1}, {"striped_tshirts": 1.10, "flat_sandals": 0.27},
                        {"striped_tshirts": "striped T-shirts", "flat_sandals": "flat sandals"})
     assert law(fake_sides()) == f"By ROC-AUC rank, {sandals}."
@@ -131,7 +134,7 @@ def test_the_verdict_at_the_books_defaults():
         "The paper's claim does not hold for the striped T-shirts, the book's default backdoor: over 3 seeds "
         "fc2.bias is not the top tensor, clear of no difference, by ROC-AUC or by ratio. "
         "On the other side of chapter 4's law, the claim holds for the flat sandals (by AUC and ratio). "
-        "By ROC-AUC rank, as chapter 4's law predicts. "
+        "By ROC-AUC rank, the output bias ranks higher for the flat sandals, as chapter 4's law predicts. "
         "In a deeper model (resnet8, 3 seeds, by the attacker's robust z-score) the anomaly does not stay in the "
         "output bias; far from trained here, that model says little about a trained deep network.")
 

@@ -31,8 +31,10 @@ def test_a_claim_in_words():
 
 
 def test_the_law_predicts_a_better_rank_for_the_smaller_activation_scale():
-    assert law_text({"striped_tshirts": 8, "flat_sandals": 1}, SCALES, NAMES) == "as chapter 4's law predicts"
-    assert law_text({"striped_tshirts": 1, "flat_sandals": 3}, SCALES, NAMES) == "against chapter 4's law"
+    assert law_text({"striped_tshirts": 8, "flat_sandals": 1}, SCALES, NAMES) == (
+        "the output bias ranks higher for the flat sandals, as chapter 4's law predicts")
+    assert law_text({"striped_tshirts": 1, "flat_sandals": 3}, SCALES, NAMES) == (
+        "the output bias ranks higher for the striped T-shirts, against chapter 4's law")
     assert law_text({"striped_tshirts": 2, "flat_sandals": 2}, SCALES, NAMES) == (
         "the two tie, where chapter 4's law predicts a better rank for the flat sandals")
 

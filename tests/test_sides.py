@@ -97,8 +97,10 @@ def test_the_verdict_is_the_claim_for_each_side_then_the_law(found):
     ranks = evidence.auc_rank
     scales = {default: both.values["scale_default"], "flat_sandals": both.values["scale_other"]}
     small, large = sorted(scales, key=scales.get)
-    law = ("as chapter 4's law predicts" if ranks[small] < ranks[large] else
-           "against chapter 4's law" if ranks[small] > ranks[large] else "the two tie")
+    law = (f"the output bias ranks higher for the {both.names[small]}, as chapter 4's law predicts"
+           if ranks[small] < ranks[large] else
+           f"the output bias ranks higher for the {both.names[large]}, against chapter 4's law"
+           if ranks[small] > ranks[large] else "the two tie")
     assert f"By ROC-AUC rank, {law}" in verdict
     assert both.values["claim_text"] == (f"The paper's claim (by ROC-AUC and by ratio) {said[0]} and {said[1]}; "
                                          f"by ROC-AUC rank, {law_text(ranks, scales, both.names)}")

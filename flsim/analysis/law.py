@@ -224,8 +224,9 @@ def verdict(v: dict, law_rho: float, tensor: str = "fc2.bias") -> str:
             f"{extent(largest, n)}. By that ratio {tensor} has the largest anomaly in {largest} of {n} settings, and "
             f"by the ratio from the median, which has no ceiling, in {v['median_bias_first_count']}. The anomaly is "
             f"present in {tensor}, the attacker beyond z > 3 there, in {v['present_count']} of {n} settings. "
-            f"Where it is most detectable, by the robust z-score, the claim is supported {extent(settled, n)}. "
-            f"By a margin the seeds settle, {tensor} sets the attacker apart most in {settled} of {n} settings; "
+            f"Where it is most detectable, by the robust z-score, the seeds settle the claim {extent(settled, n)}. "
+            f"On the mean over seeds {tensor} sets the attacker apart most in {v['bias_first_count']} of {n} "
+            f"settings. By a margin the seeds settle, it does in {settled}; "
             f"another tensor does in {v['settled_other_count']}, and the seeds settle no lead in "
             f"{v['unsettled_count']}. In the paper's procedure at full scale (one seed, {plural(rounds, 'round')}) "
             f"{paper}. {strong} {law}")
@@ -245,7 +246,7 @@ def findings(v: dict) -> dict:
             f"{v['ratio_bias_first_count']} of {n}",
         "the same, by backdoor": v["ratio_by_backdoor"],
         "runs where fc2.bias has the largest paper's ratio": f"{v['ratio_bias_led_runs']} of {v['map_runs']}",
-        "settings with fc2.bias's ratio within 1% of its ceiling num_clients - 1":
+        "settings with fc2.bias's ratio within 1% of its ceiling (clients - 1)":
             f"{v['ceiling_count']} (ceiling {v['ratio_ceiling']})",
         "settings where fc2.bias has the largest ratio from the median": f"{v['median_bias_first_count']} of {n}",
         "settings where the ratio and the z-score name different tensors": v["disagree_count"],

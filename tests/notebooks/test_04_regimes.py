@@ -68,9 +68,9 @@ def test_the_chapter_with_tiny_parameters(run_chapter):
     assert f"fc2.bias has the largest anomaly in {values['ratio_bias_first_count']} of {n} settings" in verdict
     assert f"by the ratio from the median, which has no ceiling, in {values['median_bias_first_count']}." in verdict
     assert f"the attacker beyond z > 3 there, in {values['present_count']} of {n} settings" in verdict
-    assert (f"fc2.bias sets the attacker apart most in {values['settled_count']} of {n} settings; another tensor "
-            f"does in {values['settled_other_count']}, and the seeds settle no lead in "
-            f"{values['unsettled_count']}.") in verdict
+    assert (f"fc2.bias sets the attacker apart most in {values['bias_first_count']} of {n} settings. By a margin "
+            f"the seeds settle, it does in {values['settled_count']}; another tensor does in "
+            f"{values['settled_other_count']}, and the seeds settle no lead in {values['unsettled_count']}.") in verdict
     sentences = re.split(r"(?<=[.!?])\s+(?=[(\"']*[A-Z])", verdict)  # as the built page's check splits them
     assert max(sum(1 for word in sentence.split() if re.search(r"\w", word)) for sentence in sentences) <= 40, verdict
     assert values["ratio_by_backdoor"] not in verdict and "striped_tshirts" not in verdict
@@ -100,7 +100,7 @@ def test_the_chapter_with_tiny_parameters(run_chapter):
         return ("everywhere" if count == n else "in most" if count >= n / 2 else "in part" if count >= n / 4 else
                 "only in a small part" if count > 0 else "nowhere")
 
-    assert f"is supported {where(settled)}" in values["verdict"]
+    assert f"the seeds settle the claim {where(settled)}" in values["verdict"]
     assert f"the claim holds {where(values['ratio_bias_first_count'])}" in values["verdict"]
     assert values["paper_best_text"] in values["verdict"]
     check_the_law(values)
