@@ -10,6 +10,7 @@ import torch
 STATISTICS = ("max_abs_deviation", "l2_deviation", "cosine_to_mean", "max_abs_from_median")
 ROW_CHUNK = 8  # clients whose statistics one job computes
 COLUMN_CHUNK = 1 << 14  # parameters whose means over the clients one job computes
+DEVIATION_FLOATS = 1 << 19  # deviations a job holds at once (2 MB, in a core's cache); at least one client's
 COSINE_EPS = 1e-8  # torch.nn.functional.cosine_similarity's floor on the product of the lengths
 
 
@@ -34,9 +35,11 @@ def update_statistics(weights: torch.Tensor, global_weights: torch.Tensor, layer
     already computed); each result is clients x layers, with layers in the order
     of ``layers``. The work is cut into jobs of a fixed size, run by ``map`` (on
     worker threads, say: :meth:`flsim.train.FlatTrainer.map`): the means in
-    COLUMN_CHUNK parameters, then the statistics ROW_CHUNK clients at a time, so
-    the temporaries take a few models' worth of memory, not a round's, and the
-    bits do not depend on how many threads run the jobs.
+    COLUMN_CHUNK parameters, then the statistics ROW_CHUNK clients at a time (a
+    wide tensor's deviations from the mean DEVIATION_FLOATS at a time, at least
+    a client's, so that the reductions read them from the cache: the same bits),
+    so the temporaries take a few models' worth of memory, not a round's, and
+    the bits do not depend on how many threads run the jobs.
     """
     def means(columns: slice) -> tuple[torch.Tensor, torch.Tensor]:
         # Averaged from the updates: mean - global_weights would lose digits to cancellation.
@@ -46,16 +49,27 @@ def update_statistics(weights: torch.Tensor, global_weights: torch.Tensor, layer
     mean, mean_update = (torch.cat(parts) for parts in zip(*map(means, chunks(weights.shape[1], COLUMN_CHUNK))))
     names = STATISTICS if median is not None else STATISTICS[:3]
 
+    held = [(part, max(1, DEVIATION_FLOATS // max(1, part.stop - part.start))) for part in layers.values()]
+
     def statistics(rows: slice) -> torch.Tensor:  # ROW_CHUNK x layers x names
         chunk_weights = weights[rows]
         chunk_updates = updates[rows] if updates is not None else chunk_weights - global_weights
+        clients = len(chunk_weights)
+        buffer = chunk_weights.new_empty(max((min(few, clients) * (part.stop - part.start) for part, few in held),
+                                             default=0))
         columns = []
-        for part in layers.values():
-            deviation = chunk_weights[:, part] - mean[part]
-            largest = torch.maximum(deviation.amax(1), deviation.amin(1).neg_())  # faster than torch.aminmax on CPU
-            values = [largest, deviation.norm(dim=1), cosine_to(chunk_updates[:, part], mean_update[part])]
-            if median is not None:
-                values.append((chunk_weights[:, part] - median[part]).abs_().amax(1))
+        for part, few in held:
+            found = []
+            for these in chunks(clients, few):  # a wide tensor's deviations a client at a time, in cache
+                own = chunk_weights[these, part]
+                deviation = torch.sub(own, mean[part], out=buffer[:own.numel()].view(own.shape))
+                # max(amax, -amin): faster than torch.aminmax or vector_norm(inf) on CPU
+                largest = torch.maximum(deviation.amax(1), deviation.amin(1).neg_())
+                found.append([largest, deviation.norm(dim=1)])
+                if median is not None:
+                    found[-1].append(torch.sub(own, median[part], out=deviation).abs_().amax(1))
+            values = [torch.cat(value) for value in zip(*found)]
+            values.insert(2, cosine_to(chunk_updates[:, part], mean_update[part]))
             columns.append(torch.stack(values, 1))
         return torch.stack(columns, 1)
 

@@ -42,25 +42,37 @@ def gram_matrix(updates: torch.Tensor, map: Callable = map) -> torch.Tensor:
     Each product of GRAM_COLUMNS columns is a float32 matrix multiply added to
     a float64 sum (its rounding: about 1e-8 of the largest squared norm in a
     round of 100 paper-CNN updates, against 2e-6 for one float32 product of all
-    their columns). Only the blocks of GRAM_ROWS x GRAM_ROWS clients on and
-    above the diagonal are multiplied, the rest mirrored: half the K^2 P work
-    for large K. A job sums GRAM_JOB_COLUMNS columns; the jobs, run by ``map``
-    (on worker threads, say), are added in order, so the bits do not depend on
-    how many threads run them.
+    their columns). Only the upper triangle is multiplied, the rest mirrored
+    (half the K^2 P work for large K): per block b of GRAM_ROWS clients, one
+    product of every client up to b's last against b's clients (a panel: the
+    float32 products are the bits of the block by block products, and a third
+    faster at 1000 clients). A job sums GRAM_JOB_COLUMNS columns, each
+    GRAM_COLUMNS of them copied into one contiguous buffer first where several
+    panels read them; the jobs, run by ``map`` (on worker threads, say), are
+    added in order, so the bits do not depend on how many threads run them.
     """
-    blocks = chunks(len(updates), GRAM_ROWS)
-    pairs = [(a, b) for i, a in enumerate(blocks) for b in blocks[i:]]
+    clients = len(updates)
+    blocks = chunks(clients, GRAM_ROWS)
 
     def columns_gram(columns: slice) -> torch.Tensor:
-        total = updates.new_zeros(len(updates), len(updates), dtype=torch.float64)
-        for part in updates[:, columns].split(GRAM_COLUMNS, dim=1):
-            for a, b in pairs:
-                total[a, b] += part[a] @ part[b].T
+        panels = [updates.new_zeros(b.stop, b.stop - b.start, dtype=torch.float64) for b in blocks]
+        copied = len(blocks) > 1  # read by several panels: copied contiguous once
+        part = updates.new_empty(clients, min(GRAM_COLUMNS, columns.stop - columns.start)) if copied else None
+        product = updates.new_empty(clients * GRAM_ROWS)  # each panel's float32 product, contiguous
+        for these in chunks(columns.stop - columns.start, GRAM_COLUMNS):
+            block = updates[:, columns.start + these.start:columns.start + these.stop]
+            if copied:
+                block = part[:, :block.shape[1]].copy_(block)
+            for b, panel in zip(blocks, panels):
+                panel += torch.mm(block[:b.stop], block[b].T, out=product[:panel.numel()].view(panel.shape))
+        total = updates.new_zeros(clients, clients, dtype=torch.float64)
+        for b, panel in zip(blocks, panels):
+            total[:b.stop, b] = panel
         return total
 
     gram = functools.reduce(torch.add, map(columns_gram, chunks(updates.shape[1], GRAM_JOB_COLUMNS)))
-    for a, b in pairs:
-        if a != b:
+    for i, a in enumerate(blocks):
+        for b in blocks[i + 1:]:
             gram[b, a] = gram[a, b].T
     return gram
 
