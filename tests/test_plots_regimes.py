@@ -101,3 +101,15 @@ def test_chapter_4s_maps_come_with_captions_and_their_glue_names():
     (ratio_fig, caption, name), (median_fig, _, median_name) = plots.maps.ratio_maps(ratio, ratio * 3, ceiling=9)
     assert name == "fig-ratio-map" and median_name is None and "num_clients - 1 = 9" in caption
     assert ratio_fig.axes[0].collections[0].norm.vmax == 9.0 and median_fig.axes[0].collections[0].norm.vmax == 27.0
+
+
+def test_a_short_maps_colour_bar_label_is_wrapped_to_the_bar():
+    table = pd.DataFrame([[10.0, 90.0], [50.0, 20.0]], index=["a", "b"], columns=["x", "y"])
+    label = "share alone (% of the attacker's backdoor accuracy)"
+    fig = plots.metric_heatmap(table, label, fmt=".0f", vmax=100.0)
+    fig.canvas.draw()
+    bar, text = fig.axes[1], fig.axes[1].yaxis.label
+    assert text.get_text().replace("\n", " ") == label and "\n" in text.get_text()
+    assert text.get_window_extent().height <= bar.get_window_extent().height * 1.05
+    tall = plots.metric_heatmap(pd.concat([table] * 6, ignore_index=True), "ROC-AUC", vmax=1.0)
+    assert tall.axes[1].yaxis.label.get_text() == "ROC-AUC"  # a short label stays on one line

@@ -88,8 +88,9 @@ def test_sweep_roles_draws_both_roles_per_tensor(runs, closing):
     fig = plots.sweep_roles(summary, "num_malicious", xlabel="attackers m", logx=False)
     panels = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title() for ax in panels] == list(LAYERS)
-    assert all(ax.get_yscale() == "log" and ax.get_xlabel() == "attackers m" for ax in panels)
-    assert "max_abs_deviation" in panels[0].get_ylabel()
+    assert all(ax.get_yscale() == "log" and ax.get_xlabel() == "" for ax in panels)
+    assert fig.get_supxlabel() == "attackers m"  # once, under every panel
+    assert "max |w_k - mean w|" in panels[0].get_ylabel()
     legend = [t.get_text() for t in panels[0].get_legend().get_texts()]
     assert legend == ["benign", "malicious"]
     benign, malicious = panels[1].lines[:2]  # fc2.bias; malicious has no point at m = 0

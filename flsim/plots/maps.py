@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
@@ -75,7 +77,10 @@ def metric_heatmap(table: pd.DataFrame, label: str, fmt: str = ".2f", vmin: floa
     With ``center`` (chance for an AUC, the outlier threshold for a z-score; chapter 4) the colours
     diverge there (:func:`threshold_norm`, with ``log_above``): blue below it, white at it, red above
     it, and the colour bar marks it with a black line; a value below chance reads as below chance."""
-    fig, ax = plt.subplots(figsize=(WIDTH, 0.42 * len(table) + 1.4))
+    height = 0.42 * len(table) + 1.4
+    fig, ax = plt.subplots(figsize=(WIDTH, height))
+    # the colour bar's label in lines no longer than the bar: a longer one stretched a short map's figure
+    label = "\n".join(textwrap.wrap(label, width=max(16, int(9 * (height - 0.9)))))
     values = table.astype(float)
     colours = dict(cmap="viridis", vmin=vmin, vmax=vmax)
     if center is not None:

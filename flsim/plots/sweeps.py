@@ -42,6 +42,9 @@ def _log_ticks(ax, values) -> None:
     ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
+STATISTIC_NAMES = {"max_abs_deviation": "max |w_k - mean w|", "max_abs_from_median": "max |w_k - median w|"}
+
+
 def sweep_roles(summary: pd.DataFrame, x: str, layers=None, statistic: str = "max_abs_deviation",
                 xlabel: str | None = None, logx: bool = False) -> plt.Figure:
     """Malicious and benign clients' mean ``statistic`` against the swept ``x``, one panel per tensor,
@@ -62,13 +65,14 @@ def sweep_roles(summary: pd.DataFrame, x: str, layers=None, statistic: str = "ma
     for ax, layer in zip(axes.flat, layers):
         sns.lineplot(data=frame[frame.layer == layer], x=x, y="value", hue="role", palette=ROLE_COLORS,
                      hue_order=list(ROLE_COLORS), marker="o", ax=ax, legend=ax is axes.flat[0])
-        ax.set(title=layer, xlabel=xlabel or x, ylabel="", yscale="log")
+        ax.set(title=layer, xlabel="", ylabel="", yscale="log")
         _swept_x(ax, summary[x], logx)
         _log_ticks(ax, frame[frame.layer == layer].value)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=8)
     for ax in axes[:, 0]:
-        ax.set_ylabel(f"mean {statistic}\n(parameter units)")
+        ax.set_ylabel(f"mean {STATISTIC_NAMES.get(statistic, statistic)}\n(parameter units)")
     axes.flat[0].legend(title=None, fontsize=7)
+    fig.supxlabel(xlabel or x)  # once for every panel: repeated, the long labels ran into each other
     fig.tight_layout()
     return fig
 
